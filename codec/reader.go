@@ -1,0 +1,173 @@
+package codec
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+
+	"github.com/framelink/framelink/pool"
+)
+
+// DefaultReadBuffer is the read buffer size of a Reader: one Read syscall
+// can bring in this many bytes of frames.
+const DefaultReadBuffer = 16 << 10
+
+// LazySource is an optional interface of a Reader's source: it waits until
+// input is ready before it takes a buffer (from get), so an idle
+// connection holds no read buffer (r[perf.idle]). It returns the buffer it
+// read into (nil if it never called get) and the byte count.
+type LazySource interface {
+	ReadLazy(get func() []byte) (buf []byte, n int, err error)
+}
+
+// Reader decodes frames from an io.Reader, as many per Read as the read
+// buffer holds. Frames are copied into pooled buffers that the caller owns;
+// a frame larger than the read buffer is read straight into its own
+// buffer. The read buffer itself goes back to the pool whenever it is
+// empty.
+//
+// A Reader is used by one goroutine at a time.
+type Reader struct {
+	src     io.Reader
+	lazy    LazySource
+	get     func() []byte
+	max     uint32
+	bufSize int
+	buf     []byte // nil while idle
+	r, w    int
+	err     error // sticky
+}
+
+// NewReader returns a Reader of src that rejects frames above max.
+func NewReader(src io.Reader, max uint32) *Reader {
+	rd := &Reader{src: src, max: max, bufSize: DefaultReadBuffer}
+	rd.lazy, _ = src.(LazySource)
+	rd.get = rd.getBuf
+	return rd
+}
+
+func (rd *Reader) getBuf() []byte { return pool.Get(rd.bufSize)[:rd.bufSize] }
+
+// Buffered returns how many bytes are buffered but not yet returned.
+func (rd *Reader) Buffered() int { return rd.w - rd.r }
+
+// Next returns the next frame's payload in a buffer from pool.Get that the
+// caller owns (give it back with pool.Put). Errors are sticky:
+//   - io.EOF: the stream ended on a frame boundary (r[wire.eof]);
+//   - io.ErrUnexpectedEOF: it ended inside a header or payload
+//     (r[wire.truncated]);
+//   - framelink.ErrFrameTooLarge: a header declared more than max; no
+//     buffer of that size was allocated (r[wire.max]);
+//   - the source's error otherwise.
+//
+// r[impl wire.eof] r[impl wire.truncated]
+func (rd *Reader) Next() ([]byte, error) {
+	if rd.err != nil {
+		return nil, rd.err
+	}
+	for {
+		if avail := rd.w - rd.r; avail >= HeaderSize {
+			n := binary.LittleEndian.Uint32(rd.buf[rd.r:])
+			if err := CheckSize(uint64(n), rd.max); err != nil {
+				return nil, rd.fail(err)
+			}
+			total := HeaderSize + int(n)
+			if avail >= total {
+				out := pool.Get(int(n))
+				copy(out, rd.buf[rd.r+HeaderSize:rd.r+total])
+				rd.consume(total)
+				return out, nil
+			}
+			if total > len(rd.buf) {
+				return rd.readLarge(int(n))
+			}
+		}
+		if err := rd.fill(); err != nil {
+			return nil, rd.fail(err)
+		}
+	}
+}
+
+// consume advances past n bytes and releases the read buffer when empty.
+func (rd *Reader) consume(n int) {
+	rd.r += n
+	if rd.r == rd.w {
+		pool.Put(rd.buf)
+		rd.buf, rd.r, rd.w = nil, 0, 0
+	}
+}
+
+// readLarge reads a frame that does not fit the read buffer: the bytes
+// already buffered are copied, the rest is read in place.
+func (rd *Reader) readLarge(n int) ([]byte, error) {
+	out := pool.Get(n)
+	k := copy(out, rd.buf[rd.r+HeaderSize:rd.w])
+	rd.consume(rd.w - rd.r)
+	if _, err := io.ReadFull(rd.src, out[k:]); err != nil {
+		pool.Put(out)
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, rd.fail(err)
+	}
+	return out, nil
+}
+
+// fill reads at least one byte into the buffer, or returns an error.
+func (rd *Reader) fill() error {
+	if rd.buf == nil && rd.lazy != nil {
+		buf, n, err := rd.lazy.ReadLazy(rd.get)
+		if buf != nil {
+			if n == 0 {
+				pool.Put(buf)
+			} else {
+				rd.buf, rd.r, rd.w = buf, 0, n
+			}
+		}
+		if n > 0 {
+			return nil
+		}
+		return rd.eofOr(err)
+	}
+	if rd.buf == nil {
+		rd.buf = rd.getBuf()
+	} else if rd.r > 0 {
+		rd.w = copy(rd.buf, rd.buf[rd.r:rd.w])
+		rd.r = 0
+	}
+	for range 100 {
+		n, err := rd.src.Read(rd.buf[rd.w:])
+		rd.w += n
+		if n > 0 {
+			return nil // a later error is seen on the next Read
+		}
+		if err != nil {
+			return rd.eofOr(err)
+		}
+	}
+	return io.ErrNoProgress
+}
+
+// eofOr maps a read error: EOF inside a frame is io.ErrUnexpectedEOF.
+func (rd *Reader) eofOr(err error) error {
+	if err == nil {
+		return io.ErrNoProgress
+	}
+	if errors.Is(err, io.EOF) && rd.w-rd.r > 0 {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// fail makes err sticky and releases the read buffer.
+func (rd *Reader) fail(err error) error {
+	rd.err = err
+	if rd.buf != nil {
+		pool.Put(rd.buf)
+		rd.buf, rd.r, rd.w = nil, 0, 0
+	}
+	return err
+}
+
+// Close releases the read buffer. Next returns err afterwards.
+func (rd *Reader) Close(err error) { rd.fail(err) }

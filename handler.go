@@ -1,0 +1,100 @@
+package framelink
+
+import (
+	"context"
+	"net"
+)
+
+// Handler is the push API (r[serve.handler]). An engine calls it for each
+// connection: OnOpen once, OnFrame for each frame in order, OnClose once.
+// On event-loop engines (netpoll, gnet) the callbacks run on the loop, and
+// no goroutine is parked per connection: a callback must not block.
+type Handler interface {
+	// OnOpen is called when a connection is established, before any
+	// OnFrame for it.
+	OnOpen(c Conn)
+	// OnFrame is called once per received frame. payload is valid only
+	// until OnFrame returns (it may point into the engine's input buffer);
+	// copy what you keep.
+	OnFrame(c Conn, payload []byte)
+	// OnClose is called once when the connection is gone. err is nil for a
+	// clean end of stream (or a local Close), else the cause: io.EOF is
+	// never passed; io.ErrUnexpectedEOF, ErrFrameTooLarge, timeouts
+	// (os.ErrDeadlineExceeded) and OS errors are.
+	OnClose(c Conn, err error)
+}
+
+// Conn is a server-side connection handed to a Handler. Its methods are
+// safe from any goroutine, including the callbacks themselves, and never
+// block the event loop (r[serve.reply]).
+type Conn interface {
+	// Alloc returns a Slot for one frame of n bytes without waiting.
+	// When the connection's output passes the high-water mark the engine
+	// stops reading from it until the output drains below the low-water
+	// mark, so a handler that only replies to frames cannot grow memory
+	// without bound.
+	Alloc(n int) (Slot, error)
+	// Send copies p into one frame and commits it without waiting.
+	Send(p []byte) error
+	// Close closes the connection after the frames already committed are
+	// written (best effort). It is idempotent.
+	Close() error
+	// LocalAddr and RemoteAddr return the endpoints.
+	LocalAddr() net.Addr
+	RemoteAddr() net.Addr
+	// Context and SetContext hold one user value per connection.
+	Context() any
+	SetContext(v any)
+	// Stats returns the connection's counters.
+	Stats() Stats
+}
+
+// HandlerFuncs adapts plain functions to a Handler; nil fields are no-ops.
+type HandlerFuncs struct {
+	Open  func(c Conn)
+	Frame func(c Conn, payload []byte)
+	Close func(c Conn, err error)
+}
+
+func (h HandlerFuncs) OnOpen(c Conn) {
+	if h.Open != nil {
+		h.Open(c)
+	}
+}
+
+func (h HandlerFuncs) OnFrame(c Conn, p []byte) {
+	if h.Frame != nil {
+		h.Frame(c, p)
+	}
+}
+
+func (h HandlerFuncs) OnClose(c Conn, err error) {
+	if h.Close != nil {
+		h.Close(c, err)
+	}
+}
+
+// EchoHandler sends every frame back unchanged.
+type EchoHandler struct{}
+
+func (EchoHandler) OnOpen(Conn)                    {}
+func (EchoHandler) OnFrame(c Conn, payload []byte) { _ = c.Send(payload) }
+func (EchoHandler) OnClose(Conn, error)            {}
+
+// Listener accepts links for the pull API (r[serve.pull]).
+type Listener interface {
+	// Accept waits for the next link. It returns ErrClosed after Close.
+	Accept(ctx context.Context) (Link, error)
+	// Close stops accepting; links already accepted stay open.
+	Close() error
+	Addr() net.Addr
+}
+
+// Server is a running push-API server (r[serve.shutdown]).
+type Server interface {
+	Addr() net.Addr
+	// Shutdown stops accepting, lets committed output flush until ctx
+	// ends, then closes every connection and waits for the engine's
+	// goroutines. It is idempotent.
+	Shutdown(ctx context.Context) error
+}
