@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"os"
 
 	"github.com/framelink/framelink/pool"
 )
@@ -35,7 +36,9 @@ type Reader struct {
 	bufSize int
 	buf     []byte // nil while idle
 	r, w    int
-	err     error // sticky
+	large   []byte // a frame bigger than the read buffer, being read in place
+	largeN  int    // bytes of large filled so far
+	err     error  // sticky
 }
 
 // NewReader returns a Reader of src that rejects frames above max.
@@ -51,8 +54,32 @@ func (rd *Reader) getBuf() []byte { return pool.Get(rd.bufSize)[:rd.bufSize] }
 // Buffered returns how many bytes are buffered but not yet returned.
 func (rd *Reader) Buffered() int { return rd.w - rd.r }
 
+// Ready reports whether Next would return without reading: a whole frame
+// (or a header over the limit) is buffered.
+func (rd *Reader) Ready() bool {
+	if rd.err != nil {
+		return true
+	}
+	if rd.large != nil {
+		return false
+	}
+	avail := rd.w - rd.r
+	if avail < HeaderSize {
+		return false
+	}
+	n := binary.LittleEndian.Uint32(rd.buf[rd.r:])
+	return n > rd.max || avail >= HeaderSize+int(n)
+}
+
+// Started reports whether part of a frame that is not yet whole has been
+// read: the next read is in the middle of a frame, not between frames.
+func (rd *Reader) Started() bool { return rd.large != nil || rd.w > rd.r }
+
 // Next returns the next frame's payload in a buffer from pool.Get that the
-// caller owns (give it back with pool.Put). Errors are sticky:
+// caller owns (give it back with pool.Put). A read that times out
+// (errors.Is(err, os.ErrDeadlineExceeded)) is not sticky: the bytes read so
+// far are kept, and Next may be called again to resume the same frame.
+// Other errors are sticky:
 //   - io.EOF: the stream ended on a frame boundary (r[wire.eof]);
 //   - io.ErrUnexpectedEOF: it ended inside a header or payload
 //     (r[wire.truncated]);
@@ -64,6 +91,9 @@ func (rd *Reader) Buffered() int { return rd.w - rd.r }
 func (rd *Reader) Next() ([]byte, error) {
 	if rd.err != nil {
 		return nil, rd.err
+	}
+	if rd.large != nil {
+		return rd.readLarge()
 	}
 	for {
 		if avail := rd.w - rd.r; avail >= HeaderSize {
@@ -79,10 +109,16 @@ func (rd *Reader) Next() ([]byte, error) {
 				return out, nil
 			}
 			if total > len(rd.buf) {
-				return rd.readLarge(int(n))
+				rd.large = pool.Get(int(n))
+				rd.largeN = copy(rd.large, rd.buf[rd.r+HeaderSize:rd.w])
+				rd.consume(rd.w - rd.r)
+				return rd.readLarge()
 			}
 		}
 		if err := rd.fill(); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return nil, err // resumable: keep what was read
+			}
 			return nil, rd.fail(err)
 		}
 	}
@@ -97,19 +133,22 @@ func (rd *Reader) consume(n int) {
 	}
 }
 
-// readLarge reads a frame that does not fit the read buffer: the bytes
-// already buffered are copied, the rest is read in place.
-func (rd *Reader) readLarge(n int) ([]byte, error) {
-	out := pool.Get(n)
-	k := copy(out, rd.buf[rd.r+HeaderSize:rd.w])
-	rd.consume(rd.w - rd.r)
-	if _, err := io.ReadFull(rd.src, out[k:]); err != nil {
-		pool.Put(out)
+// readLarge reads the rest of rd.large, a frame that does not fit the read
+// buffer, in place. A timeout leaves it to be resumed by the next Next.
+func (rd *Reader) readLarge() ([]byte, error) {
+	k, err := io.ReadFull(rd.src, rd.large[rd.largeN:])
+	rd.largeN += k
+	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, err
+		}
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
 		return nil, rd.fail(err)
 	}
+	out := rd.large
+	rd.large, rd.largeN = nil, 0
 	return out, nil
 }
 
@@ -162,6 +201,10 @@ func (rd *Reader) eofOr(err error) error {
 // fail makes err sticky and releases the read buffer.
 func (rd *Reader) fail(err error) error {
 	rd.err = err
+	if rd.large != nil {
+		pool.Put(rd.large)
+		rd.large, rd.largeN = nil, 0
+	}
 	if rd.buf != nil {
 		pool.Put(rd.buf)
 		rd.buf, rd.r, rd.w = nil, 0, 0
