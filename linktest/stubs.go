@@ -2,7 +2,6 @@ package linktest
 
 import "testing"
 
-func (s *suite) runTx(t *testing.T)      {}
 func (s *suite) runRx(t *testing.T)      {}
 func (s *suite) runClose(t *testing.T)   {}
 func (s *suite) testStats(t *testing.T)  {}
