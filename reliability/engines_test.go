@@ -1,0 +1,119 @@
+package reliability
+
+import (
+	"context"
+	"net"
+	"sort"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/framelink/framelink"
+)
+
+// An engine is one framelink I/O engine as the tests see it: the three
+// entry points every engine exports (any may be nil where the engine has
+// none) or, for the in-process engine, a pipe constructor.
+type engine struct {
+	name string
+
+	dial   func(ctx context.Context, network, addr string, o framelink.Options) (framelink.Link, error)
+	listen func(network, addr string, o framelink.Options) (framelink.Listener, error)
+	serve  func(network, addr string, h framelink.Handler, o framelink.Options) (framelink.Server, error)
+	pipe   func(o framelink.Options) (a, b framelink.Link, err error)
+
+	// ignore lists goroutines that legitimately outlive every link and
+	// server: engine-wide pollers started on first use.
+	ignore []goleak.Option
+
+	// noPause is set for a push server that cannot stop reading a
+	// connection whose output is over the high-water mark; the r[serve.reply]
+	// test then expects it to close the connection instead.
+	noPause bool
+
+	// warm, if set, is run once before the first leak baseline so that
+	// lazily created engine-wide resources (pollers, their fds) exist.
+	warm func(t *testing.T)
+}
+
+var engines = map[string]*engine{}
+
+// register adds an engine; each engine_NAME_test.go calls it from init.
+func register(e *engine) { engines[e.name] = e }
+
+// allEngines returns the registered engines sorted by name.
+func allEngines() []*engine {
+	var es []*engine
+	for _, e := range engines {
+		es = append(es, e)
+	}
+	sort.Slice(es, func(i, j int) bool { return es[i].name < es[j].name })
+	return es
+}
+
+// netEngines returns the engines that have network servers or clients.
+func netEngines() []*engine {
+	var es []*engine
+	for _, e := range allEngines() {
+		if e.dial != nil || e.listen != nil || e.serve != nil {
+			es = append(es, e)
+		}
+	}
+	return es
+}
+
+// allIgnores is the union of every engine's goroutine ignores.
+func allIgnores() []goleak.Option {
+	var o []goleak.Option
+	for _, e := range allEngines() {
+		o = append(o, e.ignore...)
+	}
+	return o
+}
+
+// A serverKind is how a server side is run.
+type serverKind string
+
+const (
+	push serverKind = "push" // Serve + Handler
+	pull serverKind = "pull" // Listen + Accept + Recv/Send loop
+)
+
+// kinds returns the server kinds e offers.
+func (e *engine) kinds() []serverKind {
+	var k []serverKind
+	if e.serve != nil {
+		k = append(k, push)
+	}
+	if e.listen != nil {
+		k = append(k, pull)
+	}
+	return k
+}
+
+// dialer returns a client engine to use against servers of e: e itself if
+// it has Dial, else the first engine that does.
+func clientFor(e *engine) *engine {
+	if e.dial != nil {
+		return e
+	}
+	for _, c := range allEngines() {
+		if c.dial != nil {
+			return c
+		}
+	}
+	return nil
+}
+
+// loopback is the only address tests listen on.
+const loopback = "127.0.0.1:0"
+
+// rawDial opens a plain TCP connection to addr, for hand-made bytes.
+func rawDial(t testing.TB, addr string) *net.TCPConn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("raw dial %s: %v", addr, err)
+	}
+	return c.(*net.TCPConn)
+}
