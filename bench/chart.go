@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -20,7 +21,7 @@ var kindStyle = map[string]struct {
 	shift float64
 }{
 	kindFramelink: {color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}, draw.CircleGlyph{}, -0.15},
-	kindBaseline:  {color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff}, draw.SquareGlyph{}, +0.15},
+	kindBaseline:  {color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff}, draw.BoxGlyph{}, +0.15},
 }
 
 // errPoints is a set of medians with [min, max] whiskers.
@@ -81,6 +82,7 @@ func (r *report) panel(sc scenario, m metric, top bool) (*plot.Plot, error) {
 	p.Y.Min = 0
 	p.X.Min, p.X.Max = -0.5, float64(len(r.Params.Engines))-0.5
 	p.NominalX(r.Params.Engines...)
+	p.Y.Tick.Marker = rateTicks{}
 	p.Add(plotter.NewGrid())
 	p.Legend.Top = true
 	p.Legend.Left = m.Key == "p99_us"
@@ -126,4 +128,27 @@ func (r *report) panel(sc scenario, m metric, top bool) (*plot.Plot, error) {
 		p.Y.Max = 1
 	}
 	return p, nil
+}
+
+// rateTicks are gonum's default ticks labelled compactly (800k, 1.2M).
+type rateTicks struct{}
+
+func (rateTicks) Ticks(min, max float64) []plot.Tick {
+	ts := plot.DefaultTicks{}.Ticks(min, max)
+	for i := range ts {
+		if ts[i].Label != "" {
+			ts[i].Label = tickLabel(ts[i].Value)
+		}
+	}
+	return ts
+}
+
+func tickLabel(v float64) string {
+	switch {
+	case v >= 1e6:
+		return strconv.FormatFloat(v/1e6, 'f', -1, 64) + "M"
+	case v >= 1e3:
+		return strconv.FormatFloat(v/1e3, 'f', -1, 64) + "k"
+	}
+	return strconv.FormatFloat(v, 'f', -1, 64)
 }

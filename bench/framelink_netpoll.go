@@ -1,9 +1,5 @@
-//go:build framelink_netpoll || framelink_all
-
-// Registration of framelink's netpoll engine. The build constraint keeps the
-// bench compiling while transport/netpoll has no Serve yet; once it has one,
-// delete the //go:build line (or run with -tags framelink_netpoll, or
-// -tags framelink_all for every engine). See README.md.
+// Registration of framelink's netpoll engine: framelink.EchoHandler served
+// by transport/netpoll.Serve, beside the hand-written baseline_netpoll.go.
 
 package main
 

@@ -1,9 +1,5 @@
-//go:build framelink_netstd || framelink_all
-
-// Registration of framelink's netstd engine. The build constraint keeps the
-// bench compiling while transport/netstd has no Serve yet; once it has one,
-// delete the //go:build line (or run with -tags framelink_netstd, or
-// -tags framelink_all for every engine). See README.md.
+// Registration of framelink's netstd engine: framelink.EchoHandler served
+// by transport/netstd.Serve, beside the hand-written baseline_netstd.go.
 
 package main
 

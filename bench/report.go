@@ -101,13 +101,27 @@ func (r *report) analyse() {
 		w := ranked[0]
 		var b strings.Builder
 		label := map[string]string{kindFramelink: "framelink engines", kindBaseline: "bare engines (no framelink engine compiled in)"}[kind]
-		fmt.Fprintf(&b, "%s: %s wins among %s at %s frames/s", sc.Name(), w.Engine, label, fmtRate(w.Summary[fps.Key].Median))
-		for i, o := range ranked[1:] {
-			sep := ", "
-			if i == 0 {
-				sep = " — "
+		var apart, close []string
+		for _, o := range ranked[1:] {
+			c := compare(w.Summary[fps.Key], o.Summary[fps.Key])
+			if c.Separate {
+				apart = append(apart, fmt.Sprintf("%.2f× %s", c.Ratio, o.Engine))
+			} else {
+				close = append(close, fmt.Sprintf("%s (%.2f×)", o.Engine, c.Ratio))
 			}
-			fmt.Fprintf(&b, "%s%s %s", sep, compare(w.Summary[fps.Key], o.Summary[fps.Key]), o.Engine)
+		}
+		switch {
+		case len(ranked) == 1:
+			fmt.Fprintf(&b, "%s: only %s ran among %s: %s frames/s", sc.Name(), w.Engine, label, fmtRate(w.Summary[fps.Key].Median))
+		case len(close) == 0:
+			fmt.Fprintf(&b, "%s: %s wins among %s at %s frames/s: %s", sc.Name(), w.Engine, label,
+				fmtRate(w.Summary[fps.Key].Median), strings.Join(apart, ", "))
+		default:
+			fmt.Fprintf(&b, "%s: among %s, %s has the top median (%s frames/s) but is within noise of %s",
+				sc.Name(), label, w.Engine, fmtRate(w.Summary[fps.Key].Median), strings.Join(close, ", "))
+			if len(apart) > 0 {
+				fmt.Fprintf(&b, "; clearly ahead: %s", strings.Join(apart, ", "))
+			}
 		}
 		var parts []string
 		for _, e := range r.Params.Engines {
@@ -152,6 +166,13 @@ func (r *report) analyse() {
 		}
 		r.Verdicts = append(r.Verdicts, b.String())
 	}
+}
+
+func rangeWord(c comparison) string {
+	if c.Separate {
+		return "apart"
+	}
+	return "overlap"
 }
 
 func noiseTag(c comparison) string {
@@ -233,13 +254,13 @@ func (r *report) printText(w io.Writer) {
 	if len(r.Overhead) > 0 {
 		fmt.Fprintln(w, "\nr[perf.overhead] framelink ≥ 95% of bare frames/s and no more server CPU/frame (median of alternating pairs):")
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "  scenario\tengine\tpairs\tframes/s fl/bare\tCPU/frame fl/bare\tresult")
+		fmt.Fprintln(tw, "  scenario\tengine\tpairs\tframes/s fl/bare\tranges\tCPU/frame fl/bare\tranges\tresult")
 		for _, o := range r.Overhead {
 			res := "meets"
 			if !o.Meets {
 				res = "MISSES: " + o.Note
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%d\t%.3f (%s)\t%.3f (%s)\t%s\n", o.Scenario, o.Engine, o.Pairs, o.FPSPair, o.FPS, o.CPUPair, o.CPU, res)
+			fmt.Fprintf(tw, "  %s\t%s\t%d\t%.3f\t%s\t%.3f\t%s\t%s\n", o.Scenario, o.Engine, o.Pairs, o.FPSPair, rangeWord(o.FPS), o.CPUPair, rangeWord(o.CPU), res)
 		}
 		tw.Flush()
 	}
