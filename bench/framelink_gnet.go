@@ -1,9 +1,5 @@
-//go:build framelink_gnet || framelink_all
-
-// Registration of framelink's gnet engine. The build constraint keeps the
-// bench compiling while transport/gnet has no Serve yet; once it has one,
-// delete the //go:build line (or run with -tags framelink_gnet, or
-// -tags framelink_all for every engine). See README.md.
+// Registration of framelink's gnet engine: framelink.EchoHandler served
+// by transport/gnet.Serve, beside the hand-written baseline_gnet.go.
 
 package main
 

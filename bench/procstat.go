@@ -61,6 +61,15 @@ func readProcStats(gc bool) procStats {
 	return s
 }
 
+// selfCPU returns this process's user+system CPU seconds.
+func selfCPU() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return float64(ru.Utime.Sec+ru.Stime.Sec) + float64(ru.Utime.Usec+ru.Stime.Usec)/1e6
+}
+
 // readVmRSS returns VmRSS and VmHWM from /proc/self/status, in bytes.
 func readVmRSS() (rss, hwm int64) {
 	b, err := os.ReadFile("/proc/self/status")

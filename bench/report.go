@@ -247,6 +247,14 @@ func (r *report) printText(w io.Writer) {
 			fmtNum(s["peak_rss_mib"].Median, 1), fmtNum(s["allocs_per_frame"].Median, 3), c.Errors)
 	}
 	tw.Flush()
+	var srv, cli []float64
+	for _, c := range r.Cells {
+		srv = append(srv, c.Summary["server_cpu_cores"].Median)
+		cli = append(cli, c.Summary["loadgen_cpu_cores"].Median)
+	}
+	fmt.Fprintf(w, "CPU in use while measuring (medians over cells): server %.2f cores, load generator %.2f cores, of %d.\n"+
+		"  The two share the machine: where their sum nears the core count, the machine is the limit and ratios understate differences.\n",
+		median(srv), median(cli), r.Host.CPUs)
 	fmt.Fprintln(w, "\nVerdicts (a ratio is claimed only when the [min–max] ranges do not overlap, else \"within noise\"):")
 	for _, v := range r.Verdicts {
 		fmt.Fprintln(w, "  "+v)

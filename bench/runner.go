@@ -42,6 +42,7 @@ type sample struct {
 	P999us         float64  `json:"p999_us"`
 	CPUPerMFrames  float64  `json:"server_cpu_s_per_mframe"`
 	ServerCPUUtil  float64  `json:"server_cpu_cores"` // CPU seconds per wall second
+	ClientCPUUtil  float64  `json:"loadgen_cpu_cores"`
 	PeakRSS        int64    `json:"server_peak_rss"`
 	AllocsPerFrame float64  `json:"server_allocs_per_frame"`
 	ErrorCount     int      `json:"error_count"`
@@ -65,6 +66,8 @@ var metrics = []metric{
 	{"cpu_s_per_mframe", "srv CPU s/Mfr", func(s sample) float64 { return s.CPUPerMFrames }, -1},
 	{"peak_rss_mib", "srv peak RSS MiB", func(s sample) float64 { return float64(s.PeakRSS) / (1 << 20) }, -1},
 	{"allocs_per_frame", "srv allocs/frame", func(s sample) float64 { return s.AllocsPerFrame }, -1},
+	{"server_cpu_cores", "srv CPU cores", func(s sample) float64 { return s.ServerCPUUtil }, 0},
+	{"loadgen_cpu_cores", "loadgen CPU cores", func(s sample) float64 { return s.ClientCPUUtil }, 0},
 }
 
 func metricByKey(k string) metric {
@@ -149,11 +152,13 @@ func runOne(engine, kind string, sc scenario, rp runParams, repeat int) (smp sam
 	lg.start()
 	time.Sleep(rp.Warmup)
 	s0, err0 := p.stats(false)
+	c0 := selfCPU()
 	lg.setPhase(phaseMeasure)
 	t0 := time.Now()
 	time.Sleep(rp.Duration)
 	lg.setPhase(phaseStop)
 	el := time.Since(t0).Seconds()
+	c1 := selfCPU()
 	s1, err1 := p.stats(false)
 	tot := lg.finish()
 	smp.ErrorCount += tot.ErrorCount
@@ -175,6 +180,7 @@ func runOne(engine, kind string, sc scenario, rp runParams, repeat int) (smp sam
 	cpu := s1.CPUSec() - s0.CPUSec()
 	smp.CPUPerMFrames = cpu / f * 1e6
 	smp.ServerCPUUtil = cpu / el
+	smp.ClientCPUUtil = (c1 - c0) / el
 	smp.PeakRSS = s1.PeakRSS
 	smp.AllocsPerFrame = float64(s1.Mallocs-s0.Mallocs) / f
 	return smp
