@@ -1,0 +1,316 @@
+package gnet
+
+import (
+	"net"
+	"sync"
+	"sync/atomic"
+
+	gn "github.com/panjf2000/gnet/v2"
+
+	"github.com/framelink/framelink"
+	"github.com/framelink/framelink/codec"
+	"github.com/framelink/framelink/pool"
+	"github.com/framelink/framelink/sendq"
+)
+
+// conn is framelink's state for one gnet connection, kept in the gnet
+// Conn's Context (the engine owns its gnet handler, so that slot is free).
+// It is the push API's framelink.Conn, and through the pullLink and
+// rxHalf views the pull API's Link.
+//
+// Fields are owned in three groups: those under mu are shared between the
+// loop and other goroutines; those marked "loop" are touched only on the
+// connection's event loop (inside gnet callbacks); the atomics are read by
+// the ticker goroutine.
+type conn struct {
+	e      *engine
+	gc     gn.Conn
+	opts   *framelink.Options
+	local  net.Addr
+	remote net.Addr
+	taskFn gn.AsyncCallback // c.task, bound once so kicks do not allocate it
+
+	counters framelink.Counters
+	budget   *sendq.Budget
+	tx       *sendq.Tx
+
+	mu         sync.Mutex
+	pending    *[][]byte // committed frames not yet given to gnet; nil when empty
+	inLoop     bool      // the loop is inside service for this conn and will flush
+	taskQueued bool      // a service task is queued on the loop
+	closed     bool      // OnClose ran: never hand gnet anything again
+	closeAsked bool      // a local Close was asked
+	txClosing  bool      // Tx.Close asked for a half-close
+	txDone     chan struct{}
+	txDoneShut bool
+	txErr      error
+	userCtx    any
+
+	userClosed atomic.Bool // Close was asked: deliver no more frames
+
+	// loop
+	partial    []byte // a large frame being assembled in a pool buffer
+	have       int    // bytes of partial filled
+	gnetOut    int    // gnet's outbound bytes at the last look
+	readOff    bool   // read events are switched off (paused)
+	wasPaused  bool
+	frameStart int64 // engine clock when the current frame's first bytes arrived; 0 if none
+	lastFrame  int64 // engine clock of the last whole frame (or open/resume)
+	now        int64 // engine clock of this service run (only with timeouts)
+	closeErr   error // why the engine is closing this connection
+	shutWR     bool  // the write side was shut (Tx.Close done)
+	dead       bool  // OnClose ran
+	isWatched  bool
+	epfd       int // loop's epoll fd + 1; 0 unknown, -1 unavailable
+
+	// ticker
+	deadline atomic.Int64 // engine clock at which a timeout fires; 0 none
+	watched  atomic.Bool  // needs the ticker: output waiting in gnet, or a half-close
+	regIdx   int          // index in engine.reg, under engine.regMu
+
+	// pull links only
+	rx       *rxQueue
+	closedCh chan struct{} // closed once OnClose ran
+	closing  sync.Once
+	accepted bool // handed out by Accept (server side); under engine.acceptMu
+}
+
+func newConn(e *engine, o *framelink.Options, pull bool) *conn {
+	c := &conn{e: e, opts: o}
+	c.taskFn = c.task
+	c.budget = sendq.NewBudget(o.HighWater, o.LowWater)
+	c.tx = sendq.NewTx((*sink)(c), c.budget, &c.counters, o.MaxFrame, c.closeTx)
+	if pull {
+		c.rx = newRxQueue(o.HighWater, o.LowWater)
+		c.closedCh = make(chan struct{})
+	}
+	return c
+}
+
+// bind attaches c to its gnet connection (on the loop, in OnOpen).
+func (c *conn) bind(gc gn.Conn) {
+	c.gc = gc
+	c.local, c.remote = gc.LocalAddr(), gc.RemoteAddr()
+	gc.SetContext(c)
+}
+
+// sink is the sendq.Sink view of a conn.
+type sink conn
+
+// Alloc implements sendq.Sink: slot memory is a pool buffer with the
+// header in front. gnet's outbound buffer cannot be used in place: gnet
+// has no "reserve n bytes" API, and its buffer may only be touched on the
+// loop while slots are written from any goroutine.
+func (s *sink) Alloc(n int) ([]byte, error) { return pool.Get(codec.HeaderSize + n), nil }
+
+// Discard implements sendq.Sink.
+func (s *sink) Discard(frame []byte) { pool.Put(frame) }
+
+// Commit implements sendq.Sink. Inside a callback of this connection the
+// frame joins the batch the loop writes when the callback returns; from
+// any other goroutine it queues a service task on the loop (gnet's
+// AsyncWritev with an empty vector: its callback runs on the loop and
+// writes every frame committed by then in one writev). It never waits.
+// r[impl link.tx.commit] r[impl link.tx.coalesce] r[impl serve.reply]
+func (s *sink) Commit(frame []byte) error {
+	c := (*conn)(s)
+	c.mu.Lock()
+	if c.closed || c.closeAsked {
+		c.mu.Unlock()
+		pool.Put(frame)
+		return framelink.ErrClosed
+	}
+	if c.pending == nil {
+		c.pending = batchPool.Get().(*[][]byte)
+	}
+	*c.pending = append(*c.pending, frame)
+	c.budget.Add(len(frame))
+	if !c.inLoop {
+		c.kickLocked()
+	}
+	c.mu.Unlock()
+	return nil
+}
+
+// kick queues a service run on c's loop unless one is queued already.
+// Safe from any goroutine.
+func (c *conn) kick() {
+	c.mu.Lock()
+	c.kickLocked()
+	c.mu.Unlock()
+}
+
+// kickLocked is kick with c.mu held. Holding mu while triggering matters:
+// OnClose takes mu to set closed, and gnet closes a loop's poller only
+// after every connection's OnClose ran, so a trigger never reaches a
+// closed (and maybe reused) eventfd.
+func (c *conn) kickLocked() {
+	if c.closed || c.taskQueued || c.gc == nil {
+		return
+	}
+	c.taskQueued = true
+	if err := c.gc.AsyncWritev(nil, c.taskFn); err != nil {
+		c.taskQueued = false
+	}
+}
+
+// task is the loop side of kick: gnet calls it on the loop after its
+// (empty) asynchronous writev.
+func (c *conn) task(_ gn.Conn, err error) error {
+	c.mu.Lock()
+	c.taskQueued = false
+	c.mu.Unlock()
+	if err != nil || c.dead {
+		return nil
+	}
+	if c.service(false) == gn.Close && !c.dead {
+		_ = c.gc.EventLoop().Close(c.gc)
+	}
+	return nil
+}
+
+// requestClose asks the loop to close c after flushing what was
+// committed. Safe from any goroutine, never blocks.
+func (c *conn) requestClose() {
+	c.userClosed.Store(true)
+	c.mu.Lock()
+	if !c.closed {
+		c.closeAsked = true
+		c.kickLocked()
+	}
+	c.mu.Unlock()
+}
+
+// closeTx implements Tx.Close after sendq.Tx shut Reserve: the loop
+// flushes every committed frame, waits for gnet's outbound buffer to
+// drain, then shuts the socket's write side (r[link.tx.close]).
+func (c *conn) closeTx() error {
+	c.mu.Lock()
+	if c.txDone == nil {
+		c.txDone = make(chan struct{})
+	}
+	done := c.txDone
+	switch {
+	case c.closed || c.userClosed.Load():
+		if !c.txDoneShut {
+			c.txDoneShut = true
+			c.txErr = framelink.ErrClosed
+			close(done)
+		}
+	default:
+		c.txClosing = true
+		c.kickLocked()
+	}
+	c.mu.Unlock()
+	<-done
+	c.mu.Lock()
+	err := c.txErr
+	c.mu.Unlock()
+	return err
+}
+
+// finishTx completes a pending Tx.Close with err (nil: the write side was
+// shut after everything was written).
+func (c *conn) finishTx(err error) {
+	c.mu.Lock()
+	if c.txDone != nil && !c.txDoneShut {
+		c.txDoneShut = true
+		c.txErr = err
+		close(c.txDone)
+	}
+	c.mu.Unlock()
+}
+
+// batchPool recycles the slices of committed frames, so an idle
+// connection keeps none and steady state does not allocate.
+var batchPool = sync.Pool{New: func() any { s := make([][]byte, 0, 16); return &s }}
+
+// mergeMax is the largest batch copied into one buffer for a single
+// write; larger batches go out with writev.
+const mergeMax = 64 << 10
+
+// iovMax bounds one writev (Linux's IOV_MAX is 1024; gnet passes the
+// vector to writev unchecked).
+const iovMax = 1024
+
+// flush writes every committed frame in one write (on the loop), and
+// gives the memory back. gnet writes what the socket takes and copies the
+// rest into its outbound buffer, so nothing of ours is retained.
+func (c *conn) flush() {
+	c.mu.Lock()
+	bp := c.pending
+	c.pending = nil
+	c.inLoop = false
+	c.mu.Unlock()
+	if bp == nil {
+		return
+	}
+	batch := *bp
+	total := 0
+	for _, f := range batch {
+		total += len(f)
+	}
+	switch {
+	case c.dead:
+	case len(batch) == 1:
+		_, _ = c.gc.Write(batch[0])
+	case total <= mergeMax:
+		buf := pool.Get(total)
+		k := 0
+		for _, f := range batch {
+			k += copy(buf[k:], f)
+		}
+		_, _ = c.gc.Write(buf)
+		pool.Put(buf)
+	default:
+		// gnet's writev reslices the vector it is given on a short
+		// write, so it gets a copy: the originals go back to the pool.
+		ip := iovPool.Get().(*[][]byte)
+		for i := 0; i < len(batch) && !c.dead; i += iovMax {
+			iov := append((*ip)[:0], batch[i:min(i+iovMax, len(batch))]...)
+			_, _ = c.gc.Writev(iov)
+			clear(iov)
+			*ip = iov[:0]
+		}
+		iovPool.Put(ip)
+	}
+	for i, f := range batch {
+		pool.Put(f)
+		batch[i] = nil
+	}
+	*bp = batch[:0]
+	batchPool.Put(bp)
+	if c.dead {
+		return
+	}
+	out := c.gc.OutboundBuffered()
+	c.budget.Sub(total - (out - c.gnetOut))
+	c.gnetOut = out
+}
+
+var iovPool = sync.Pool{New: func() any { s := make([][]byte, 0, 64); return &s }}
+
+// syncOut accounts for what gnet's outbound buffer wrote to the kernel
+// since the last look (gnet has no drain callback; the ticker looks while
+// output waits).
+func (c *conn) syncOut() {
+	out := c.gc.OutboundBuffered()
+	if out < c.gnetOut {
+		c.budget.Sub(c.gnetOut - out)
+	}
+	c.gnetOut = out
+}
+
+// setWatched tells the ticker whether c needs looking at.
+func (c *conn) setWatched(w bool) {
+	if c.isWatched == w {
+		return
+	}
+	c.isWatched = w
+	c.watched.Store(w)
+	if w {
+		c.e.watchers.Add(1)
+	} else {
+		c.e.watchers.Add(-1)
+	}
+}

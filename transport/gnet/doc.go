@@ -1,0 +1,98 @@
+// Package gnet is framelink's engine on panjf2000/gnet/v2 (v2.9.7) event
+// loops (r[transport.gnet]).
+//
+//   - Serve runs a Handler (push API) on a gnet engine of its own: one
+//     event loop per CPU with Options.Multicore (the zero Options give one
+//     loop), no goroutine per connection, callbacks on the loops. The
+//     engine is stopped through its own gnet.Engine handle (from OnBoot),
+//     never with gnet.Stop by address.
+//   - Listen/Accept and Dial give pull-API Links. Listen has an engine of
+//     its own; every Dial shares one gnet.Client engine, started by the
+//     first Dial and stopped when the last dialed link closes (see Dial).
+//   - Package gnetcodec is the same wire format for an existing
+//     gnet.EventHandler (r[transport.gnet.embed]).
+//
+// # Receiving
+//
+// OnTraffic decodes every whole frame gnet holds (gnet calls back only
+// when new bytes arrive, so nothing deliverable is left behind). A frame
+// contiguous in gnet's memory is handed to OnFrame as a view (Peek) and
+// Discarded after the callback returns; it is never retained, because gnet
+// reuses that memory (its per-loop read buffer, its ring) for the next
+// read. A frame larger than gnet's 64 KiB read buffer is assembled in a
+// pool buffer of its own size as it arrives, so gnet's ring does not grow
+// to twice it. A header above MaxFrame closes the connection at once with
+// ErrFrameTooLarge; the declared size is never buffered. Pull links copy
+// each frame into a pool buffer that the Frame owns until Release.
+//
+// # Sending
+//
+// Slots are pool buffers with the header in front (gnet has no API to
+// reserve bytes in its outbound buffer, and that buffer may only be
+// touched on the loop). A frame committed inside a callback of its
+// connection joins a batch written when the callback returns; a frame
+// committed from any other goroutine queues one task on the loop (gnet's
+// AsyncWritev with an empty vector, whose callback runs on the loop), and
+// every frame committed until it runs goes out in the same write: one
+// write of a merged copy for batches up to 64 KiB, else writev.
+// gnet copies what the socket does not take into its outbound buffer, so
+// the pool buffers are free as soon as the write returns.
+//
+// # Backpressure and its limits on gnet
+//
+// gnet's outbound buffer is unbounded. The engine counts, per connection,
+// the bytes committed and not yet written to the kernel (its own batch
+// plus gnet's OutboundBuffered), which is what QueuedBytes reports and
+// what Reserve waits on (r[link.tx.backpressure]). gnet has no callback
+// when its outbound buffer drains, so while output waits there the
+// engine's ticker (gnet's OnTick, every millisecond while any connection
+// has output waiting, else every 100 ms or a tenth of the shortest
+// timeout) looks again.
+//
+// When a connection's output passes HighWater (or a pull link's receive
+// queue passes HighWater bytes because the application does not Recv),
+// the engine stops reading it until the output drains under LowWater
+// (r[serve.reply]). gnet v2.9.7 has no API to stop read events for one
+// connection, and its read loop always drains a readable socket into the
+// connection's inbound buffer, so merely not consuming input would let
+// memory grow without bound. On Linux with gnet's default poller the
+// engine therefore switches EPOLLIN off for that socket on its loop's
+// epoll descriptor (found by reflection on gnet's unexported fields,
+// read-only; if that ever fails, see the fallback below), and the kernel's
+// TCP window pushes back on the peer. gnet turns read events back on
+// whenever its outbound buffer changes between empty and not empty; the
+// engine re-applies the pause on the next look, so at most one read (64
+// KiB) slips in each time.
+//
+// The fallback, used on other platforms, with the poll_opt build tag, or
+// if the descriptor cannot be found: the paused connection is not decoded
+// (no OnFrame, so no more replies), gnet keeps buffering its input, and
+// once that held input passes HighWater plus 128 KiB the connection is
+// closed with ErrOverflow (matching syscall.ENOBUFS). Either way a
+// connection holds at most HighWater plus one frame of output and
+// HighWater plus 128 KiB of held input.
+//
+// # Other gnet limits
+//
+//   - gnet closes a connection entirely when the peer shuts its write side
+//     down (it treats end of stream as the end of the connection), so after
+//     the peer's Tx.Close a gnet link can no longer send. Tx.Close itself
+//     is a real half-close (shutdown SHUT_WR after everything was written).
+//   - gnet keeps a process-wide default logger that each engine replaces
+//     with its Options.Logger; framelink passes one that drops debug and
+//     info lines and logs warnings and errors through package log.
+//   - gnet's accept loop treats any accept error other than EAGAIN, EINTR,
+//     ECONNRESET and ECONNABORTED (EMFILE, for one) as fatal and stops the
+//     engine: raise the descriptor limit for many connections.
+//   - Listener.Close cannot close gnet's listening socket alone: new
+//     connections are refused (closed on open) until the last accepted
+//     link is closed, which stops the engine.
+//
+// # Timeouts
+//
+// FrameTimeout and IdleTimeout (r[serve.timeouts]) are checked by the
+// ticker, which queues a look on the loop of each connection whose
+// deadline passed; the connection closes with an error matching
+// os.ErrDeadlineExceeded. Nothing blocks a loop, so a stalled peer never
+// delays the others. Timeouts are suspended while a connection is paused.
+package gnet

@@ -1,0 +1,352 @@
+package gnet
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+
+	gn "github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/framelink/framelink"
+	"github.com/framelink/framelink/codec"
+	"github.com/framelink/framelink/pool"
+)
+
+// assembleMin is the smallest frame (header included) that is assembled
+// in a pool buffer of its own size as its bytes arrive, rather than left
+// in gnet's inbound ring until whole: that ring grows by doubling and
+// would hold up to twice a large frame. It is gnet's read buffer size, so
+// a frame that fits one read never takes this path.
+const assembleMin = 64 << 10
+
+// inputSlack is how much input beyond HighWater a paused connection may
+// hold before it is closed with ErrOverflow: the read that crossed the
+// mark plus one read gnet may make before the pause is re-applied.
+const inputSlack = 2 * (64 << 10)
+
+// service is everything the loop does for c: account for drained output,
+// decode every whole frame available unless paused, write what was
+// committed in one batch, finish a half-close, apply or lift a read pause,
+// and arm the timeouts. It runs on c's loop: from OnTraffic, from a kick,
+// or from the ticker. It returns gn.Close when c must be closed.
+func (c *conn) service(traffic bool) gn.Action {
+	c.mu.Lock()
+	c.inLoop = true
+	c.mu.Unlock()
+	e := c.e
+	if e.timeouts {
+		c.now = e.clock()
+	}
+	c.syncOut()
+	paused := c.paused()
+	if !paused && c.wasPaused {
+		c.resumed()
+	}
+	if !paused && !c.userClosed.Load() {
+		c.decode()
+		paused = c.paused()
+	}
+	if c.dead {
+		return gn.None
+	}
+	c.flush()
+	if c.dead {
+		return gn.None
+	}
+	if c.closeErr == nil && c.closeAsked0() {
+		return gn.Close
+	}
+	if c.closeErr == nil && paused && c.gc.InboundBuffered() > c.opts.HighWater+inputSlack {
+		// r[impl serve.reply]: the documented bound on held input.
+		c.closeErr = ErrOverflow
+	}
+	if c.closeErr == nil && e.timeouts && !paused {
+		c.checkTimeouts()
+	}
+	if c.closeErr != nil {
+		return gn.Close
+	}
+	c.maybeShutWrite()
+	// r[impl serve.reply] r[impl link.tx.backpressure]: pause reads while
+	// the output is over its high-water mark (or the receive queue is
+	// full); gnet may switch them back on behind our back when its
+	// outbound buffer changes state, so a paused conn re-applies it.
+	if paused {
+		if canPause && (traffic || !c.readOff || c.gnetOut > 0) {
+			c.readOff = setReadEvents(c, false)
+		}
+	} else if c.readOff {
+		setReadEvents(c, true)
+		c.readOff = false
+	}
+	c.wasPaused = paused
+	c.setWatched(c.gnetOut > 0 || (c.txClosingNow() && !c.shutWR))
+	if e.timeouts {
+		c.armTimeouts(paused)
+	}
+	return gn.None
+}
+
+// paused reports whether c must not decode now: its output is over the
+// high-water mark (hysteresis down to the low-water mark), its receive
+// queue is full, or the server is shutting down.
+func (c *conn) paused() bool {
+	return c.budget.Over() || (c.rx != nil && c.rx.over.Load()) || c.e.shutting.Load()
+}
+
+func (c *conn) closeAsked0() bool {
+	c.mu.Lock()
+	v := c.closeAsked
+	c.mu.Unlock()
+	return v
+}
+
+func (c *conn) txClosingNow() bool {
+	c.mu.Lock()
+	v := c.txClosing
+	c.mu.Unlock()
+	return v
+}
+
+// resumed restarts the timeouts after a pause: a paused connection was
+// not idle by its own doing.
+func (c *conn) resumed() {
+	c.lastFrame = c.now
+	if c.frameStart != 0 {
+		c.frameStart = c.now
+	}
+}
+
+// maybeShutWrite completes Tx.Close once every committed byte reached the
+// kernel.
+func (c *conn) maybeShutWrite() {
+	if c.shutWR || c.gnetOut > 0 || !c.txClosingNow() {
+		return
+	}
+	c.mu.Lock()
+	empty := c.pending == nil
+	c.mu.Unlock()
+	if !empty {
+		return
+	}
+	c.shutWR = true
+	var err error
+	if e := unix.Shutdown(c.gc.Fd(), unix.SHUT_WR); e != nil {
+		err = e
+	}
+	c.finishTx(err)
+}
+
+// decode hands over every whole frame gnet holds for c: gnet calls
+// OnTraffic only when new bytes arrive, so nothing may be left that could
+// be delivered now. A frame that is contiguous in gnet's memory is passed
+// as a view (Peek) and Discarded after the callback; a large frame is
+// assembled in a pool buffer as it arrives.
+// r[impl wire.max] r[impl serve.handler] r[impl transport.gnet]
+func (c *conn) decode() {
+	gc := c.gc
+	max := c.opts.MaxFrame
+	for !c.dead && !c.userClosed.Load() {
+		avail := gc.InboundBuffered()
+		if c.partial != nil {
+			if avail == 0 {
+				return
+			}
+			n, _ := gc.Read(c.partial[c.have:])
+			c.have += n
+			if c.have < len(c.partial) {
+				return
+			}
+			p := c.partial
+			c.partial, c.have = nil, 0
+			c.frameDone()
+			c.deliverOwned(p)
+		} else {
+			if avail < codec.HeaderSize {
+				if avail > 0 {
+					c.frameStarted()
+				}
+				return
+			}
+			hdr, err := gc.Peek(codec.HeaderSize)
+			if err != nil {
+				return
+			}
+			n := binary.LittleEndian.Uint32(hdr)
+			if err := codec.CheckSize(uint64(n), max); err != nil {
+				// Closed at once; the declared size is never buffered.
+				c.counters.Oversize.Add(1)
+				c.closeErr = err
+				return
+			}
+			total := codec.HeaderSize + int(n)
+			if avail < total {
+				if total > assembleMin {
+					_, _ = gc.Discard(codec.HeaderSize)
+					c.partial = pool.Get(int(n))
+					c.frameStarted()
+					continue
+				}
+				c.frameStarted()
+				return
+			}
+			win, err := gc.Peek(total)
+			if err != nil {
+				return
+			}
+			c.frameDone()
+			c.deliverView(win[codec.HeaderSize:total:total])
+			_, _ = gc.Discard(total)
+		}
+		if c.paused() {
+			return
+		}
+	}
+}
+
+func (c *conn) frameStarted() {
+	if c.frameStart == 0 {
+		c.frameStart = c.now | 1 // never 0 while a frame is in progress
+	}
+}
+
+func (c *conn) frameDone() {
+	c.frameStart = 0
+	c.lastFrame = c.now
+}
+
+// deliverView hands a payload that points into gnet's memory: the handler
+// sees it until OnFrame returns; a pull link copies it into a pool buffer.
+func (c *conn) deliverView(p []byte) {
+	c.counters.In(len(p))
+	if c.rx != nil {
+		b := pool.Get(len(p))
+		copy(b, p)
+		c.rx.push(b)
+		return
+	}
+	c.e.h.OnFrame(c, p)
+}
+
+// deliverOwned hands a payload assembled in a pool buffer.
+func (c *conn) deliverOwned(p []byte) {
+	c.counters.In(len(p))
+	if c.rx != nil {
+		c.rx.push(p)
+		return
+	}
+	c.e.h.OnFrame(c, p)
+	pool.Put(p)
+}
+
+// checkTimeouts closes c if its frame or idle timeout expired.
+// r[impl serve.timeouts]
+func (c *conn) checkTimeouts() {
+	ft, it := int64(c.opts.FrameTimeout), int64(c.opts.IdleTimeout)
+	switch {
+	case ft > 0 && c.frameStart != 0 && c.now-c.frameStart >= ft:
+		c.closeErr = timeoutError("frame", c.opts.FrameTimeout)
+	case it > 0 && c.now-c.lastFrame >= it:
+		c.closeErr = timeoutError("idle", c.opts.IdleTimeout)
+	}
+}
+
+// armTimeouts publishes the next deadline for the ticker.
+func (c *conn) armTimeouts(paused bool) {
+	var dl int64
+	if !paused {
+		ft, it := int64(c.opts.FrameTimeout), int64(c.opts.IdleTimeout)
+		if it > 0 {
+			dl = c.lastFrame + it
+		}
+		if ft > 0 && c.frameStart != 0 {
+			if d := c.frameStart + ft; dl == 0 || d < dl {
+				dl = d
+			}
+		}
+	}
+	c.deadline.Store(dl)
+}
+
+// onClose runs on the loop when gnet closes c, for whatever reason. err
+// is gnet's: nil for a local close or an engine stop, io.EOF (maybe
+// wrapped) for the peer's end of stream, else the OS error.
+// r[impl wire.eof] r[impl wire.truncated] r[impl link.rx.eof] r[impl link.rx.error]
+func (c *conn) onClose(err error) {
+	peerEOF := err != nil && errors.Is(err, io.EOF)
+	if peerEOF && c.closeErr == nil && !c.userClosed.Load() && !c.e.shutting.Load() {
+		// The stream ended: every whole frame still held is delivered,
+		// paused or not (its memory is already bounded).
+		c.mu.Lock()
+		c.inLoop = true
+		c.mu.Unlock()
+		c.decode()
+		c.flush()
+	}
+	truncated := c.partial != nil || c.gc.InboundBuffered() > 0
+	cause := c.closeErr
+	if cause == nil && !c.closeAsked0() {
+		switch {
+		case err == nil:
+		case peerEOF:
+			if truncated {
+				cause = io.ErrUnexpectedEOF
+			} else {
+				cause = io.EOF
+			}
+		default:
+			cause = err
+		}
+	}
+	c.dead = true
+	c.mu.Lock()
+	c.closed = true
+	bp := c.pending
+	c.pending = nil
+	c.mu.Unlock()
+	if bp != nil {
+		for i, f := range *bp {
+			pool.Put(f)
+			(*bp)[i] = nil
+		}
+		*bp = (*bp)[:0]
+		batchPool.Put(bp)
+	}
+	if c.partial != nil {
+		pool.Put(c.partial)
+		c.partial, c.have = nil, 0
+	}
+	c.budget.Sub(int(c.budget.Queued()))
+	c.gnetOut = 0
+	sendErr := framelink.ErrClosed
+	if cause != nil && cause != io.EOF {
+		sendErr = closedBy(cause)
+	}
+	c.budget.Close(sendErr)
+	c.finishTx(sendErr)
+	c.setWatched(false)
+	c.deadline.Store(0)
+	c.e.unregister(c)
+	if c.rx != nil {
+		if cause == nil {
+			cause = framelink.ErrClosed
+		}
+		c.rx.fail(cause, false)
+		close(c.closedCh)
+		return
+	}
+	if cause == io.EOF {
+		cause = nil
+	}
+	c.e.h.OnClose(c, cause)
+}
+
+// closedBy is the error of sends after the connection failed: it matches
+// framelink.ErrClosed and the cause.
+func closedBy(cause error) error { return &closedError{cause} }
+
+type closedError struct{ cause error }
+
+func (e *closedError) Error() string   { return framelink.ErrClosed.Error() + ": " + e.cause.Error() }
+func (e *closedError) Unwrap() []error { return []error{framelink.ErrClosed, e.cause} }
