@@ -1,0 +1,254 @@
+package netpoll
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cloudwego/netpoll"
+	"github.com/framelink/framelink"
+	"github.com/framelink/framelink/codec"
+	"github.com/framelink/framelink/sendq"
+)
+
+// connCtx is the context netpoll passes to OnConnect and OnRequest: the
+// callbacks find their sconn in it without a lookup.
+type connCtx struct {
+	context.Context
+	c *sconn
+}
+
+// sconn is a served connection, the framelink.Conn handed to the Handler.
+type sconn struct {
+	nctx connCtx
+	srv  *server
+	conn netpoll.Connection
+	max  uint32
+
+	counters framelink.Counters
+	budget   *sendq.Budget
+	out      *output
+	tx       *sendq.Tx
+
+	opened  atomic.Bool // OnOpen was called
+	closing atomic.Bool // Close was called: deliver no more frames
+	errOnce sync.Once
+	err     error // why it closed, for OnClose (set once, before conn.Close)
+
+	// Idle timeout (r[serve.timeouts]): armed only when configured.
+	idle     time.Duration
+	timer    *time.Timer
+	lastSeen atomic.Int64 // UnixNano of the last frame (or open)
+
+	ctxMu sync.Mutex
+	user  any
+}
+
+func newSconn(s *server, c netpoll.Connection) *sconn {
+	o := s.o
+	sc := &sconn{srv: s, conn: c, max: o.MaxFrame, idle: o.IdleTimeout}
+	sc.nctx = connCtx{Context: context.Background(), c: sc}
+	sc.budget = sendq.NewBudget(o.HighWater, o.LowWater)
+	sc.out = newOutput(c.Writer(), sc.budget, &sc.counters, o.HighWater)
+	sc.out.overflow = func() { sc.fail(ErrOutputOverflow) }
+	sc.out.failed = sc.fail
+	sc.out.drained = func() { _ = sc.conn.Close() }
+	sc.tx = sendq.NewTx(sc.out, sc.budget, &sc.counters, o.MaxFrame, nil)
+	if sc.idle > 0 {
+		sc.lastSeen.Store(time.Now().UnixNano())
+		sc.timer = time.AfterFunc(sc.idle, sc.idleCheck)
+	}
+	return sc
+}
+
+// fail records err as the reason (the first one wins) and closes the
+// connection. Safe from any goroutine; OnClose follows once netpoll has
+// finished with the connection.
+func (c *sconn) fail(err error) {
+	c.errOnce.Do(func() { c.err = err })
+	c.closing.Store(true)
+	c.out.fail(framelink.ErrClosed)
+	_ = c.conn.Close()
+}
+
+// Alloc implements framelink.Conn: a Slot for one frame, without waiting.
+// The Slot's memory is a pool buffer copied into netpoll's Writer at
+// Commit. If the output is above the high-water mark after a commit, the
+// connection is closed with ErrOutputOverflow (netpoll cannot pause reads).
+// r[impl serve.reply]
+func (c *sconn) Alloc(n int) (framelink.Slot, error) { return c.tx.Direct(n) }
+
+// Send implements framelink.Conn: p is copied once, into netpoll's Writer,
+// as one frame; it never waits. Safe from any goroutine.
+func (c *sconn) Send(p []byte) error {
+	if err := codec.CheckSize(uint64(len(p)), c.max); err != nil {
+		return err
+	}
+	return c.out.send(p)
+}
+
+// Close implements framelink.Conn: no more frames are delivered or
+// accepted, the frames committed so far are flushed, then the connection
+// closes and OnClose(c, nil) follows. Idempotent, any goroutine.
+func (c *sconn) Close() error {
+	if c.closing.Swap(true) {
+		return nil
+	}
+	if !c.out.shutDrain(framelink.ErrClosed) {
+		_ = c.conn.Close()
+	}
+	return nil
+}
+
+// LocalAddr implements framelink.Conn.
+func (c *sconn) LocalAddr() net.Addr { return c.conn.LocalAddr() }
+
+// RemoteAddr implements framelink.Conn.
+func (c *sconn) RemoteAddr() net.Addr { return c.conn.RemoteAddr() }
+
+// Context implements framelink.Conn.
+func (c *sconn) Context() any {
+	c.ctxMu.Lock()
+	defer c.ctxMu.Unlock()
+	return c.user
+}
+
+// SetContext implements framelink.Conn.
+func (c *sconn) SetContext(v any) {
+	c.ctxMu.Lock()
+	c.user = v
+	c.ctxMu.Unlock()
+}
+
+// Stats implements framelink.Conn.
+func (c *sconn) Stats() framelink.Stats {
+	s := c.counters.Snapshot()
+	s.QueuedBytes = c.budget.Queued()
+	return s
+}
+
+// onConnect runs in a netpoll worker goroutine before any OnRequest.
+func (c *sconn) onConnect() {
+	c.opened.Store(true)
+	c.srv.h.OnOpen(c)
+}
+
+// onRequest is netpoll's OnRequest: it runs in a worker goroutine while
+// input is buffered, and must consume it (netpoll calls it again at once
+// otherwise). It delivers every whole frame buffered, zero-copy: the
+// payload is a view of netpoll's input buffer (netpoll copies only a frame
+// that straddles two of its buffer nodes), valid until OnFrame returns and
+// released after. When only part of a frame is buffered it flushes the
+// replies so far and blocks in the Reader for the rest, bounded by
+// FrameTimeout (netpoll's read timeout on this connection); no goroutine
+// waits on a connection that is between frames. r[impl serve.handler]
+// r[impl wire.max] r[impl wire.truncated]
+func (c *sconn) onRequest() {
+	r := c.conn.Reader()
+	h := c.srv.h
+	c.out.beginBatch()
+	for !c.closing.Load() {
+		l := r.Len()
+		if l == 0 {
+			break
+		}
+		if l < codec.HeaderSize {
+			c.beforeWait(r)
+		}
+		hdr, err := r.Peek(codec.HeaderSize)
+		if err != nil {
+			c.readFailed(err, r)
+			break
+		}
+		// The limit is checked on the 4 header bytes: an oversize frame is
+		// never awaited or buffered further.
+		_, advance, need, err := codec.Split(hdr, c.max)
+		if err != nil {
+			c.counters.Oversize.Add(1)
+			c.fail(err)
+			break
+		}
+		total := advance + need
+		if r.Len() < total {
+			c.beforeWait(r)
+		}
+		b, err := r.Next(total)
+		if err != nil {
+			c.readFailed(err, r)
+			break
+		}
+		c.counters.In(total - codec.HeaderSize)
+		if c.timer != nil {
+			c.lastSeen.Store(time.Now().UnixNano())
+		}
+		h.OnFrame(c, b[codec.HeaderSize:])
+	}
+	if c.closing.Load() {
+		// Closing (maybe waiting for the output to drain): input is
+		// discarded, or netpoll would call OnRequest again at once.
+		_ = r.Skip(r.Len())
+	}
+	_ = r.Release()
+	c.out.endBatch()
+}
+
+// beforeWait runs before OnRequest blocks for the rest of a frame: the
+// input consumed so far is released and the replies so far go out.
+func (c *sconn) beforeWait(r netpoll.Reader) {
+	_ = r.Release()
+	c.out.endBatch()
+	c.out.beginBatch()
+}
+
+// readFailed handles an error from a blocking read inside OnRequest and
+// closes the connection (netpoll would call OnRequest again forever on
+// unconsumed input otherwise).
+func (c *sconn) readFailed(err error, r netpoll.Reader) {
+	err = readErr(err, r.Len() > 0)
+	switch {
+	case errors.Is(err, framelink.ErrClosed):
+		err = nil // closed here; the reason, if any, is already recorded
+	case errors.Is(err, io.EOF):
+		err = nil // cannot happen with bytes pending; clean end otherwise
+	}
+	if err == nil {
+		c.closing.Store(true)
+		_ = c.conn.Close()
+		return
+	}
+	c.fail(err)
+}
+
+// idleCheck is the idle timer's function: close the connection if no frame
+// arrived for IdleTimeout, else re-arm for the remainder.
+func (c *sconn) idleCheck() {
+	if c.closing.Load() {
+		return
+	}
+	since := time.Duration(time.Now().UnixNano() - c.lastSeen.Load())
+	if since >= c.idle {
+		c.fail(deadlineError("idle timeout"))
+		return
+	}
+	c.timer.Reset(c.idle - since)
+}
+
+// onClosed is the connection's close callback: netpoll calls it once, after
+// the last OnRequest returned and before it frees the buffers.
+func (c *sconn) onClosed() {
+	c.closing.Store(true)
+	c.out.closeWait(framelink.ErrClosed)
+	c.budget.Close(framelink.ErrClosed)
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	if c.opened.Load() {
+		c.errOnce.Do(func() {})
+		c.srv.h.OnClose(c, c.err)
+	}
+	c.srv.remove(c)
+}

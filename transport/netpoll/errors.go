@@ -1,0 +1,71 @@
+package netpoll
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"syscall"
+
+	"github.com/cloudwego/netpoll"
+	"github.com/framelink/framelink"
+)
+
+// ErrOutputOverflow is the error a served connection is closed with (and
+// that Conn.Alloc and Conn.Send return) when its output passes the
+// high-water mark. netpoll cannot pause reading a connection: its poller
+// reads every readable socket into the connection's input buffer, and an
+// OnRequest that leaves input unread is called again at once. So where
+// other engines stop reading until the output drains (r[serve.reply]),
+// this engine closes the connection: a peer that stops reading cannot make
+// the server hold more than the high-water mark plus one frame per sender.
+// OnClose receives it; errors.Is(err, ErrOutputOverflow) identifies it, and
+// errors.Is(err, syscall.ENOBUFS) holds as well.
+var ErrOutputOverflow = fmt.Errorf("framelink/netpoll: output above the high-water mark while netpoll cannot pause reads, connection closed: %w", syscall.ENOBUFS)
+
+// errPeerClosed is the write-side error after the peer closed or reset the
+// connection (netpoll reports only that the connection is gone).
+var errPeerClosed = fmt.Errorf("framelink/netpoll: connection closed by peer: %w", syscall.EPIPE)
+
+// deadlineError wraps os.ErrDeadlineExceeded with what expired.
+func deadlineError(what string) error {
+	return fmt.Errorf("framelink/netpoll: %s: %w", what, os.ErrDeadlineExceeded)
+}
+
+// readErr maps an error from netpoll's Reader into the framelink taxonomy
+// (r[link.errors]). partial tells whether part of a frame was buffered when
+// the stream ended.
+func readErr(err error, partial bool) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, netpoll.ErrReadTimeout):
+		return deadlineError("read timeout")
+	// ErrEOF also matches ErrConnClosed, so it is tested first.
+	case errors.Is(err, netpoll.ErrEOF):
+		if partial {
+			return io.ErrUnexpectedEOF
+		}
+		return io.EOF
+	case errors.Is(err, netpoll.ErrConnClosed):
+		return framelink.ErrClosed
+	}
+	return err
+}
+
+// writeErr maps an error from netpoll's Flush. local tells whether the
+// connection was closed on this side.
+func writeErr(err error, local bool) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, netpoll.ErrWriteTimeout):
+		return deadlineError("write timeout")
+	case errors.Is(err, netpoll.ErrConnClosed):
+		if local {
+			return framelink.ErrClosed
+		}
+		return errPeerClosed
+	}
+	return err
+}

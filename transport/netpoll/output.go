@@ -1,0 +1,323 @@
+package netpoll
+
+import (
+	"sync"
+
+	"github.com/cloudwego/netpoll"
+	"github.com/framelink/framelink"
+	"github.com/framelink/framelink/codec"
+	"github.com/framelink/framelink/pool"
+	"github.com/framelink/framelink/sendq"
+)
+
+// output is the send path of one connection: a sendq.Sink over netpoll's
+// Writer (r[transport.netpoll]).
+//
+// netpoll's Writer (a LinkBuffer) is not safe for concurrent use, and its
+// Flush does three things in one call: it publishes every byte Malloc'd so
+// far, writes what the socket takes, and, if the socket is full, waits
+// until netpoll's poller has written the rest. So:
+//
+//   - mu guards every use of the Writer. While no flush is running, a
+//     committed frame is copied straight into the Writer (Malloc, header,
+//     payload); Send copies the caller's bytes there directly, one copy,
+//     exactly like a hand-written netpoll server.
+//   - One flusher at a time owns the Writer inside Flush (flushing). It runs
+//     outside mu, so a full socket never blocks a committer (Commit must
+//     not wait for the network, r[link.tx.commit]). Frames committed
+//     meanwhile wait in side (pool buffers) and the flusher moves them into
+//     the Writer before its next Flush, in commit order: many frames leave
+//     in one sendmsg (r[link.tx.coalesce]).
+//   - Slots (Permit.Alloc) are pool buffers copied at Commit, not
+//     Malloc'd regions: a Malloc'd region cannot be taken back once a later
+//     frame was Malloc'd behind it (MallocAck only truncates the tail), and
+//     keeping the Writer locked from Alloc to Commit would deadlock a
+//     goroutine that holds two slots and stall every other sender (and the
+//     flusher) behind a slow writer. Discard and Release therefore only
+//     give a pool buffer back; nothing half-written can reach the Writer
+//     (r[link.tx.discard]).
+//
+// The byte budget counts bytes from commit until the Flush that carried
+// them returns. Flush returns only once netpoll handed every published byte
+// to the kernel (or failed), so the budget is honest
+// (r[link.tx.backpressure]).
+type output struct {
+	w        netpoll.Writer
+	budget   *sendq.Budget
+	counters *framelink.Counters
+	high     int64
+
+	// overflow, if set, is called (without mu) when a commit leaves the
+	// budget above the high-water mark: served connections close.
+	overflow func()
+	// failed is called (without mu) once when a flush fails.
+	failed func(error)
+	// drained, if set, is called (without mu) when the output becomes
+	// empty after shutDrain: a graceful Conn.Close.
+	drained func()
+
+	mu       sync.Mutex
+	idle     sync.Cond // broadcast whenever a flusher stops
+	flushing bool      // a flusher owns the Writer
+	batching bool      // inside OnRequest: flush once at its end
+	pending  int       // bytes in the Writer not yet flushed
+	side     [][]byte  // frames committed while flushing
+	shut     error     // commits fail with it (local close)
+	err      error     // the Writer is off limits (closed or failed)
+	drain    bool      // call drained once empty
+}
+
+func newOutput(w netpoll.Writer, budget *sendq.Budget, counters *framelink.Counters, high int) *output {
+	o := &output{w: w, budget: budget, counters: counters, high: int64(high)}
+	o.idle.L = &o.mu
+	return o
+}
+
+// Alloc implements sendq.Sink: a pool buffer with header room.
+func (o *output) Alloc(n int) ([]byte, error) { return pool.Get(codec.HeaderSize + n), nil }
+
+// Discard implements sendq.Sink.
+func (o *output) Discard(frame []byte) { pool.Put(frame) }
+
+// Commit implements sendq.Sink: frame (header written) is copied into the
+// Writer, or queued behind a running flush. It never waits for the network.
+func (o *output) Commit(frame []byte) error {
+	o.mu.Lock()
+	if err := o.closedLocked(); err != nil {
+		o.mu.Unlock()
+		pool.Put(frame)
+		return err
+	}
+	n := len(frame)
+	if o.flushing {
+		o.side = append(o.side, frame)
+	} else {
+		dst, _ := o.w.Malloc(n)
+		copy(dst, frame)
+		pool.Put(frame)
+		o.pending += n
+	}
+	o.budget.Add(n)
+	start := o.kickLocked()
+	o.mu.Unlock()
+	o.after(start)
+	return nil
+}
+
+// send publishes p as one frame, copied once, straight into the Writer
+// when no flush is running. It never waits for the network.
+func (o *output) send(p []byte) error {
+	o.mu.Lock()
+	if err := o.closedLocked(); err != nil {
+		o.mu.Unlock()
+		return err
+	}
+	n := codec.HeaderSize + len(p)
+	var dst []byte
+	if o.flushing {
+		dst = pool.Get(n)
+		o.side = append(o.side, dst)
+	} else {
+		dst, _ = o.w.Malloc(n)
+		o.pending += n
+	}
+	codec.PutHeader(dst, uint32(len(p)))
+	copy(dst[codec.HeaderSize:], p)
+	o.budget.Add(n)
+	start := o.kickLocked()
+	o.mu.Unlock()
+	o.counters.Out(len(p))
+	o.after(start)
+	return nil
+}
+
+func (o *output) closedLocked() error {
+	if o.err != nil {
+		return o.err
+	}
+	return o.shut
+}
+
+// after runs what a commit decided under mu: start the flusher, report
+// an overflow.
+func (o *output) after(start bool) {
+	if start {
+		go o.flushLoop()
+	}
+	if o.overflow != nil && o.budget.Queued() > o.high {
+		o.overflow()
+	}
+}
+
+// kickLocked reports whether the caller must start a flusher (and marks it
+// started): there is something to flush, none runs, and no OnRequest batch
+// will flush at its end.
+func (o *output) kickLocked() bool {
+	if o.flushing || o.batching || o.err != nil || (o.pending == 0 && len(o.side) == 0) {
+		return false
+	}
+	o.flushing = true
+	return true
+}
+
+// beginBatch is called by OnRequest before it delivers frames: replies
+// committed until endBatch are flushed together at its end.
+func (o *output) beginBatch() {
+	o.mu.Lock()
+	o.batching = true
+	o.mu.Unlock()
+}
+
+// endBatch ends a batch and starts the flusher if there is output.
+func (o *output) endBatch() {
+	o.mu.Lock()
+	o.batching = false
+	start := o.kickLocked()
+	o.mu.Unlock()
+	if start {
+		go o.flushLoop()
+	}
+}
+
+// flushLoop is the flusher: it flushes until nothing is left. Only one
+// runs at a time (flushing); it is the only user of the Writer while it
+// runs Flush.
+func (o *output) flushLoop() {
+	o.mu.Lock()
+	for {
+		if o.err != nil {
+			o.dropLocked()
+			break
+		}
+		for i, f := range o.side {
+			dst, _ := o.w.Malloc(len(f))
+			copy(dst, f)
+			pool.Put(f)
+			o.pending += len(f)
+			o.side[i] = nil
+		}
+		o.side = o.side[:0]
+		n := o.pending
+		if n == 0 {
+			break
+		}
+		o.pending = 0
+		o.mu.Unlock()
+		err := o.w.Flush()
+		o.budget.Sub(n)
+		o.mu.Lock()
+		if err != nil {
+			local := o.err != nil || o.shut != nil
+			if o.err == nil {
+				o.err = writeErr(err, local)
+			}
+			o.dropLocked()
+			o.flushing = false
+			o.idle.Broadcast()
+			failed := o.failed
+			werr := o.err
+			o.mu.Unlock()
+			if failed != nil {
+				failed(werr)
+			}
+			return
+		}
+	}
+	o.flushing = false
+	o.idle.Broadcast()
+	drained := o.drain && o.err == nil && o.drained != nil
+	if drained {
+		o.drain = false
+	}
+	o.mu.Unlock()
+	if drained {
+		o.drained()
+	}
+}
+
+// dropLocked gives queued frames back and their bytes to the budget.
+func (o *output) dropLocked() {
+	n := o.pending
+	for i, f := range o.side {
+		n += len(f)
+		pool.Put(f)
+		o.side[i] = nil
+	}
+	o.side = o.side[:0]
+	o.pending = 0
+	if n > 0 {
+		o.budget.Sub(n)
+	}
+}
+
+// waitDrained waits until every committed frame was handed to the kernel
+// (or the output failed) and returns the failure, if any.
+func (o *output) waitDrained() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for o.err == nil && (o.flushing || o.pending > 0 || len(o.side) > 0) {
+		if !o.flushing {
+			o.flushing = true
+			go o.flushLoop()
+		}
+		o.idle.Wait()
+	}
+	return o.err
+}
+
+// shutDrain makes later commits fail with err and calls drained once the
+// frames committed so far are flushed (at once if there are none). It
+// reports false if the output already failed (drained is not called).
+func (o *output) shutDrain(err error) bool {
+	o.mu.Lock()
+	if o.shut == nil {
+		o.shut = err
+	}
+	if o.err != nil {
+		o.mu.Unlock()
+		return false
+	}
+	empty := !o.flushing && o.pending == 0 && len(o.side) == 0
+	if !empty {
+		o.drain = true
+	}
+	start := o.kickLocked()
+	o.mu.Unlock()
+	if start {
+		go o.flushLoop()
+	}
+	if empty && o.drained != nil {
+		o.drained()
+	}
+	return true
+}
+
+// fail makes the Writer off limits from now on (commits return err) and
+// drops what was queued. It does not wait for a running flusher: call it
+// before closing the connection, which wakes that flusher.
+func (o *output) fail(err error) {
+	o.mu.Lock()
+	if o.err == nil {
+		o.err = err
+	}
+	if !o.flushing {
+		o.dropLocked()
+	}
+	o.mu.Unlock()
+}
+
+// closeWait is called from the connection's close callback, before netpoll
+// frees its buffers: it fails the output (if not yet) and waits until the
+// flusher has left Flush (closing the connection woke it), so nothing
+// touches the Writer afterwards.
+func (o *output) closeWait(err error) {
+	o.mu.Lock()
+	if o.err == nil {
+		o.err = err
+	}
+	for o.flushing {
+		o.idle.Wait()
+	}
+	o.dropLocked()
+	o.mu.Unlock()
+}

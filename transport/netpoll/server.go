@@ -1,0 +1,167 @@
+package netpoll
+
+import (
+	"context"
+	"net"
+	"sync"
+
+	"github.com/cloudwego/netpoll"
+	"github.com/framelink/framelink"
+)
+
+// Serve listens on addr ("tcp*" or "unix") and serves h on a netpoll
+// EventLoop of its own (netpoll's process-wide pollers are shared and left
+// at their defaults: nothing global is configured). It returns once
+// listening; Addr is the real address. Stop it with Shutdown.
+// r[impl serve.handler] r[impl transport.netpoll]
+func Serve(network, addr string, h framelink.Handler, o framelink.Options) (framelink.Server, error) {
+	o, err := o.Normalize()
+	if err != nil {
+		return nil, err
+	}
+	ln, err := netpoll.CreateListener(network, addr)
+	if err != nil {
+		return nil, err
+	}
+	s := &server{h: h, o: o, ln: ln, conns: map[*sconn]struct{}{}, served: make(chan struct{})}
+	s.idle = sync.NewCond(&s.mu)
+	opts := []netpoll.Option{
+		netpoll.WithOnPrepare(s.onPrepare),
+		netpoll.WithOnConnect(onConnect),
+	}
+	if o.FrameTimeout > 0 {
+		// Bounds the blocking reads OnRequest makes for the rest of a
+		// started frame (r[serve.timeouts]).
+		opts = append(opts, netpoll.WithReadTimeout(o.FrameTimeout))
+	}
+	evl, err := netpoll.NewEventLoop(onRequest, opts...)
+	if err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
+	s.evl = evl
+	go func() {
+		defer close(s.served)
+		_ = evl.Serve(ln)
+	}()
+	return s, nil
+}
+
+// server implements framelink.Server. Shutdown is safe from any goroutine.
+type server struct {
+	h   framelink.Handler
+	o   framelink.Options
+	ln  netpoll.Listener
+	evl netpoll.EventLoop
+
+	served chan struct{} // closed when EventLoop.Serve returned
+
+	mu       sync.Mutex
+	idle     *sync.Cond // broadcast when conns shrinks
+	conns    map[*sconn]struct{}
+	shutting bool
+	shutOnce sync.Once
+	shutErr  error
+}
+
+// Addr returns the listening address.
+func (s *server) Addr() net.Addr { return s.ln.Addr() }
+
+// onPrepare runs on a poller goroutine for each accepted connection, before
+// it is registered: it creates the sconn (the connection's context) and
+// hooks the close callback. While shutting down, new connections are
+// closed at once.
+func (s *server) onPrepare(c netpoll.Connection) context.Context {
+	sc := newSconn(s, c)
+	s.mu.Lock()
+	if s.shutting {
+		s.mu.Unlock()
+		sc.closing.Store(true)
+		_ = c.Close()
+		return &sc.nctx
+	}
+	s.conns[sc] = struct{}{}
+	s.mu.Unlock()
+	_ = c.AddCloseCallback(func(netpoll.Connection) error {
+		sc.onClosed()
+		return nil
+	})
+	return &sc.nctx
+}
+
+func onConnect(ctx context.Context, _ netpoll.Connection) context.Context {
+	ctx.(*connCtx).c.onConnect()
+	return ctx
+}
+
+func onRequest(ctx context.Context, _ netpoll.Connection) error {
+	ctx.(*connCtx).c.onRequest()
+	return nil
+}
+
+func (s *server) remove(c *sconn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.idle.Broadcast()
+	s.mu.Unlock()
+}
+
+// Shutdown stops serving (r[serve.shutdown]): connections accepted from
+// now on are closed at once; every connection stops taking frames and is
+// closed once its committed output is flushed; when ctx ends first the
+// rest are closed without waiting. It returns when every OnClose has run
+// and the event loop has stopped (ctx's error if it ended first).
+// Idempotent.
+func (s *server) Shutdown(ctx context.Context) error {
+	s.shutOnce.Do(func() { s.shutErr = s.shutdown(ctx) })
+	return s.shutErr
+}
+
+func (s *server) shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.shutting = true
+	list := make([]*sconn, 0, len(s.conns))
+	for c := range s.conns {
+		list = append(list, c)
+	}
+	s.mu.Unlock()
+
+	for _, c := range list {
+		_ = c.Close() // graceful: after the output drains
+	}
+	stop := context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		s.idle.Broadcast()
+		s.mu.Unlock()
+	})
+	s.mu.Lock()
+	for len(s.conns) > 0 && ctx.Err() == nil {
+		s.idle.Wait()
+	}
+	s.mu.Unlock()
+	stop()
+	err := ctx.Err()
+
+	// Stop the listener (and close anything netpoll still holds).
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	_ = s.evl.Shutdown(done)
+	<-s.served
+
+	// Force what is left, then wait for every OnClose.
+	s.mu.Lock()
+	list = list[:0]
+	for c := range s.conns {
+		list = append(list, c)
+	}
+	s.mu.Unlock()
+	for _, c := range list {
+		c.fail(nil) // a local close: OnClose gets nil
+	}
+	s.mu.Lock()
+	for len(s.conns) > 0 {
+		s.idle.Wait()
+	}
+	s.mu.Unlock()
+	return err
+}
