@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 // BASELINE: a hand-written echo server on panjf2000/gnet/v2, with no

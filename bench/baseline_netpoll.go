@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 // BASELINE: a hand-written echo server on cloudwego/netpoll, with no

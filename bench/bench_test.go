@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 // Tests of the bench's own pieces: the payload verifier, the load

@@ -1,3 +1,5 @@
+//go:build unix
+
 // Registration of framelink's gnet engine: framelink.EchoHandler served
 // by transport/gnet.Serve, beside the hand-written baseline_gnet.go.
 

@@ -1,3 +1,5 @@
+//go:build unix
+
 // Registration of framelink's netpoll engine: framelink.EchoHandler served
 // by transport/netpoll.Serve, beside the hand-written baseline_netpoll.go.
 

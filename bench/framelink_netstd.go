@@ -1,3 +1,5 @@
+//go:build unix
+
 // Registration of framelink's netstd engine: framelink.EchoHandler served
 // by transport/netstd.Serve, beside the hand-written baseline_netstd.go.
 

@@ -1,9 +1,10 @@
+//go:build unix
+
 package main
 
 import (
 	"context"
 	"fmt"
-	"os"
 	"time"
 )
 
@@ -146,13 +147,4 @@ func runLarge(engine, kind string, lp largeParams, clientNoFile uint64, logf fun
 	res.ErrorCount += ne
 	res.Errors = append(res.Errors, errs...)
 	return res
-}
-
-// ownFDs counts this process's open descriptors.
-func ownFDs() int {
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		return -1
-	}
-	return len(ents)
 }

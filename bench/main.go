@@ -1,3 +1,5 @@
+//go:build unix
+
 // Command bench compares framelink's engines on loopback: each engine's
 // framelink echo server beside the same engine written by hand with no
 // framework (the baseline_*.go files).

@@ -1,10 +1,11 @@
+//go:build unix
+
 package main
 
 import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -164,5 +165,3 @@ func (t *tailBuffer) String() string {
 	defer t.mu.Unlock()
 	return t.b.String()
 }
-
-var errNotRegistered = errors.New("not compiled in")

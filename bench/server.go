@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 import (
@@ -7,8 +9,9 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // serveArg is the hidden first argument that turns the bench binary into
@@ -31,9 +34,9 @@ func serverMain(name string) int {
 	// stderr so engines that log to stdout (gnet does) cannot corrupt the
 	// protocol.
 	ctl := os.Stdout
-	if fd, err := syscall.Dup(1); err == nil {
+	if fd, err := unix.Dup(1); err == nil {
 		ctl = os.NewFile(uintptr(fd), "control")
-		syscall.Dup3(2, 1, 0)
+		unix.Dup2(2, 1)
 	}
 	out := bufio.NewWriter(ctl)
 	fail := func(err error) int {
