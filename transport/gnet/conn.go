@@ -68,6 +68,10 @@ type conn struct {
 	watched  atomic.Bool  // needs the ticker: output waiting in gnet, or a half-close
 	regIdx   int          // index in engine.reg, under engine.regMu
 
+	// high-water marks observed while paused (tests)
+	maxQueued atomic.Int64
+	maxHeld   atomic.Int64
+
 	// pull links only
 	rx       *rxQueue
 	closedCh chan struct{} // closed once OnClose ran
@@ -125,6 +129,9 @@ func (s *sink) Commit(frame []byte) error {
 	}
 	*c.pending = append(*c.pending, frame)
 	c.budget.Add(len(frame))
+	if q := c.budget.Queued(); q > c.maxQueued.Load() {
+		c.maxQueued.Store(q)
+	}
 	if !c.inLoop {
 		c.kickLocked()
 	}

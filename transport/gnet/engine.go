@@ -36,6 +36,7 @@ type engine struct {
 	stop   sync.Once
 
 	shutting atomic.Bool
+	noPause  atomic.Bool // tests: behave as where read events cannot be switched off
 
 	regMu    sync.Mutex
 	reg      []*conn
@@ -267,4 +268,11 @@ func (e *engine) queued() int64 {
 	}
 	e.regMu.Unlock()
 	return n
+}
+
+// liveConns counts the registered (open) connections.
+func (e *engine) liveConns() int {
+	e.regMu.Lock()
+	defer e.regMu.Unlock()
+	return len(e.reg)
 }

@@ -43,16 +43,25 @@ func (c *conn) service(traffic bool) gn.Action {
 	if !paused && c.wasPaused {
 		c.resumed()
 	}
-	if !paused && !c.userClosed.Load() {
-		c.decode()
+	// Decode, write the replies, and decode again if writing them
+	// brought the output back under the mark: input already buffered
+	// gets no other callback.
+	for {
+		again := false
+		if !paused && !c.userClosed.Load() {
+			again = c.decode()
+		}
+		if c.dead {
+			return gn.None
+		}
+		c.flush()
+		if c.dead {
+			return gn.None
+		}
 		paused = c.paused()
-	}
-	if c.dead {
-		return gn.None
-	}
-	c.flush()
-	if c.dead {
-		return gn.None
+		if !again || paused || c.closeErr != nil {
+			break
+		}
 	}
 	if c.closeErr == nil && c.closeAsked0() {
 		return gn.Close
@@ -73,7 +82,10 @@ func (c *conn) service(traffic bool) gn.Action {
 	// full); gnet may switch them back on behind our back when its
 	// outbound buffer changes state, so a paused conn re-applies it.
 	if paused {
-		if canPause && (traffic || !c.readOff || c.gnetOut > 0) {
+		if c.gnetOut > 0 || c.gc.InboundBuffered() > 0 {
+			c.noteHeld()
+		}
+		if canPause && !e.noPause.Load() && (traffic || !c.readOff || c.gnetOut > 0) {
 			c.readOff = setReadEvents(c, false)
 		}
 	} else if c.readOff {
@@ -93,6 +105,17 @@ func (c *conn) service(traffic bool) gn.Action {
 // queue is full, or the server is shutting down.
 func (c *conn) paused() bool {
 	return c.budget.Over() || (c.rx != nil && c.rx.over.Load()) || c.e.shutting.Load()
+}
+
+// noteHeld records the most output and held input seen while paused
+// (for the tests' memory bounds).
+func (c *conn) noteHeld() {
+	if q := c.budget.Queued(); q > c.maxQueued.Load() {
+		c.maxQueued.Store(q)
+	}
+	if n := int64(c.gc.InboundBuffered()); n > c.maxHeld.Load() {
+		c.maxHeld.Store(n)
+	}
 }
 
 func (c *conn) closeAsked0() bool {
@@ -144,19 +167,22 @@ func (c *conn) maybeShutWrite() {
 // as a view (Peek) and Discarded after the callback; a large frame is
 // assembled in a pool buffer as it arrives.
 // r[impl wire.max] r[impl serve.handler] r[impl transport.gnet]
-func (c *conn) decode() {
+//
+// It reports whether it stopped because the connection became paused with
+// input left to decode.
+func (c *conn) decode() (pausedEarly bool) {
 	gc := c.gc
 	max := c.opts.MaxFrame
 	for !c.dead && !c.userClosed.Load() {
 		avail := gc.InboundBuffered()
 		if c.partial != nil {
 			if avail == 0 {
-				return
+				return false
 			}
 			n, _ := gc.Read(c.partial[c.have:])
 			c.have += n
 			if c.have < len(c.partial) {
-				return
+				return false
 			}
 			p := c.partial
 			c.partial, c.have = nil, 0
@@ -167,18 +193,18 @@ func (c *conn) decode() {
 				if avail > 0 {
 					c.frameStarted()
 				}
-				return
+				return false
 			}
 			hdr, err := gc.Peek(codec.HeaderSize)
 			if err != nil {
-				return
+				return false
 			}
 			n := binary.LittleEndian.Uint32(hdr)
 			if err := codec.CheckSize(uint64(n), max); err != nil {
 				// Closed at once; the declared size is never buffered.
 				c.counters.Oversize.Add(1)
 				c.closeErr = err
-				return
+				return false
 			}
 			total := codec.HeaderSize + int(n)
 			if avail < total {
@@ -189,20 +215,21 @@ func (c *conn) decode() {
 					continue
 				}
 				c.frameStarted()
-				return
+				return false
 			}
 			win, err := gc.Peek(total)
 			if err != nil {
-				return
+				return false
 			}
 			c.frameDone()
 			c.deliverView(win[codec.HeaderSize:total:total])
 			_, _ = gc.Discard(total)
 		}
 		if c.paused() {
-			return
+			return gc.InboundBuffered() > 0
 		}
 	}
+	return false
 }
 
 func (c *conn) frameStarted() {
