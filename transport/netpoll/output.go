@@ -18,24 +18,25 @@ import (
 // far, writes what the socket takes, and, if the socket is full, waits
 // until netpoll's poller has written the rest. So:
 //
-//   - mu guards every use of the Writer. While no flush is running, a
-//     committed frame is copied straight into the Writer (Malloc, header,
-//     payload); Send copies the caller's bytes there directly, one copy,
-//     exactly like a hand-written netpoll server.
+//   - mu guards every use of the Writer. While no flush is running, a frame
+//     is written straight into the Writer (Malloc header+payload): Send
+//     copies the caller's bytes there directly, one copy, exactly like a
+//     hand-written netpoll server.
 //   - One flusher at a time owns the Writer inside Flush (flushing). It runs
 //     outside mu, so a full socket never blocks a committer (Commit must
 //     not wait for the network, r[link.tx.commit]). Frames committed
-//     meanwhile wait in side (pool buffers) and the flusher moves them into
-//     the Writer before its next Flush, in commit order: many frames leave
-//     in one sendmsg (r[link.tx.coalesce]).
-//   - Slots (Permit.Alloc) are pool buffers copied at Commit, not
-//     Malloc'd regions: a Malloc'd region cannot be taken back once a later
-//     frame was Malloc'd behind it (MallocAck only truncates the tail), and
-//     keeping the Writer locked from Alloc to Commit would deadlock a
-//     goroutine that holds two slots and stall every other sender (and the
-//     flusher) behind a slow writer. Discard and Release therefore only
-//     give a pool buffer back; nothing half-written can reach the Writer
-//     (r[link.tx.discard]).
+//     meanwhile are Malloc'd into a second LinkBuffer (side), which the
+//     flusher splices into the Writer without copying (Append) before its
+//     next Flush: still one copy per frame, in commit order, and many
+//     frames leave in one sendmsg (r[link.tx.coalesce]).
+//   - Slots (Permit.Alloc) are pool buffers copied into the Writer at
+//     Commit, not Malloc'd regions: a Malloc'd region cannot be taken back
+//     once a later frame was Malloc'd behind it (MallocAck only truncates
+//     the tail), and keeping the Writer locked from Alloc to Commit would
+//     deadlock a goroutine that holds two slots and stall every other
+//     sender (and the flusher) behind a slow writer. Discard and Release
+//     therefore only give a pool buffer back; nothing half-written can
+//     reach the Writer (r[link.tx.discard]).
 //
 // The byte budget counts bytes from commit until the Flush that carried
 // them returns. Flush returns only once netpoll handed every published byte
@@ -55,21 +56,26 @@ type output struct {
 	// drained, if set, is called (without mu) when the output becomes
 	// empty after shutDrain: a graceful Conn.Close.
 	drained func()
+	// flushFn is flushLoop as a func value made once: "go o.flushFn()"
+	// does not allocate, "go o.flushFn()" does.
+	flushFn func()
 
 	mu       sync.Mutex
-	idle     sync.Cond // broadcast whenever a flusher stops
-	flushing bool      // a flusher owns the Writer
-	batching bool      // inside OnRequest: flush once at its end
-	pending  int       // bytes in the Writer not yet flushed
-	side     [][]byte  // frames committed while flushing
-	shut     error     // commits fail with it (local close)
-	err      error     // the Writer is off limits (closed or failed)
-	drain    bool      // call drained once empty
+	idle     sync.Cond           // broadcast whenever a flusher stops
+	flushing bool                // a flusher owns the Writer
+	batching bool                // inside OnRequest: flush once at its end
+	pending  int                 // bytes in the Writer not yet flushed
+	side     *netpoll.LinkBuffer // frames committed while flushing (nil: none)
+	sideLen  int                 // bytes Malloc'd in side
+	shut     error               // commits fail with it (local close)
+	err      error               // the Writer is off limits (closed or failed)
+	drain    bool                // call drained once empty
 }
 
 func newOutput(w netpoll.Writer, budget *sendq.Budget, counters *framelink.Counters, high int) *output {
 	o := &output{w: w, budget: budget, counters: counters, high: int64(high)}
 	o.idle.L = &o.mu
+	o.flushFn = o.flushLoop
 	return o
 }
 
@@ -89,14 +95,8 @@ func (o *output) Commit(frame []byte) error {
 		return err
 	}
 	n := len(frame)
-	if o.flushing {
-		o.side = append(o.side, frame)
-	} else {
-		dst, _ := o.w.Malloc(n)
-		copy(dst, frame)
-		pool.Put(frame)
-		o.pending += n
-	}
+	copy(o.mallocLocked(n), frame)
+	pool.Put(frame)
 	o.budget.Add(n)
 	start := o.kickLocked()
 	o.mu.Unlock()
@@ -113,14 +113,7 @@ func (o *output) send(p []byte) error {
 		return err
 	}
 	n := codec.HeaderSize + len(p)
-	var dst []byte
-	if o.flushing {
-		dst = pool.Get(n)
-		o.side = append(o.side, dst)
-	} else {
-		dst, _ = o.w.Malloc(n)
-		o.pending += n
-	}
+	dst := o.mallocLocked(n)
 	codec.PutHeader(dst, uint32(len(p)))
 	copy(dst[codec.HeaderSize:], p)
 	o.budget.Add(n)
@@ -129,6 +122,22 @@ func (o *output) send(p []byte) error {
 	o.counters.Out(len(p))
 	o.after(start)
 	return nil
+}
+
+// mallocLocked returns n bytes for a frame: in the Writer, or in side
+// while a flusher owns the Writer.
+func (o *output) mallocLocked(n int) []byte {
+	if o.flushing {
+		if o.side == nil {
+			o.side = netpoll.NewLinkBuffer()
+		}
+		o.sideLen += n
+		b, _ := o.side.Malloc(n)
+		return b
+	}
+	o.pending += n
+	b, _ := o.w.Malloc(n)
+	return b
 }
 
 func (o *output) closedLocked() error {
@@ -142,7 +151,7 @@ func (o *output) closedLocked() error {
 // an overflow.
 func (o *output) after(start bool) {
 	if start {
-		go o.flushLoop()
+		go o.flushFn()
 	}
 	if o.overflow != nil && o.budget.Queued() > o.high {
 		o.overflow()
@@ -153,7 +162,7 @@ func (o *output) after(start bool) {
 // started): there is something to flush, none runs, and no OnRequest batch
 // will flush at its end.
 func (o *output) kickLocked() bool {
-	if o.flushing || o.batching || o.err != nil || (o.pending == 0 && len(o.side) == 0) {
+	if o.flushing || o.batching || o.err != nil || (o.pending == 0 && o.sideLen == 0) {
 		return false
 	}
 	o.flushing = true
@@ -175,7 +184,7 @@ func (o *output) endBatch() {
 	start := o.kickLocked()
 	o.mu.Unlock()
 	if start {
-		go o.flushLoop()
+		go o.flushFn()
 	}
 }
 
@@ -189,14 +198,13 @@ func (o *output) flushLoop() {
 			o.dropLocked()
 			break
 		}
-		for i, f := range o.side {
-			dst, _ := o.w.Malloc(len(f))
-			copy(dst, f)
-			pool.Put(f)
-			o.pending += len(f)
-			o.side[i] = nil
+		if o.side != nil {
+			// Splice side's nodes behind the Writer's (no copy). side is
+			// spent by Append; a fresh one is made when needed.
+			_ = o.w.Append(o.side)
+			o.pending += o.sideLen
+			o.side, o.sideLen = nil, 0
 		}
-		o.side = o.side[:0]
 		n := o.pending
 		if n == 0 {
 			break
@@ -237,13 +245,11 @@ func (o *output) flushLoop() {
 
 // dropLocked gives queued frames back and their bytes to the budget.
 func (o *output) dropLocked() {
-	n := o.pending
-	for i, f := range o.side {
-		n += len(f)
-		pool.Put(f)
-		o.side[i] = nil
+	n := o.pending + o.sideLen
+	if o.side != nil {
+		_ = o.side.Close()
+		o.side, o.sideLen = nil, 0
 	}
-	o.side = o.side[:0]
 	o.pending = 0
 	if n > 0 {
 		o.budget.Sub(n)
@@ -255,10 +261,10 @@ func (o *output) dropLocked() {
 func (o *output) waitDrained() error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	for o.err == nil && (o.flushing || o.pending > 0 || len(o.side) > 0) {
+	for o.err == nil && (o.flushing || o.pending > 0 || o.sideLen > 0) {
 		if !o.flushing {
 			o.flushing = true
-			go o.flushLoop()
+			go o.flushFn()
 		}
 		o.idle.Wait()
 	}
@@ -277,14 +283,14 @@ func (o *output) shutDrain(err error) bool {
 		o.mu.Unlock()
 		return false
 	}
-	empty := !o.flushing && o.pending == 0 && len(o.side) == 0
+	empty := !o.flushing && o.pending == 0 && o.sideLen == 0
 	if !empty {
 		o.drain = true
 	}
 	start := o.kickLocked()
 	o.mu.Unlock()
 	if start {
-		go o.flushLoop()
+		go o.flushFn()
 	}
 	if empty && o.drained != nil {
 		o.drained()
