@@ -1,0 +1,173 @@
+package gnet
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	gn "github.com/panjf2000/gnet/v2"
+
+	"github.com/framelink/framelink"
+)
+
+// idleConns is the number of connections held for the idle-memory
+// measurement: the client runs in a child process, so the server's
+// process pays one descriptor per connection.
+const idleConns = 5000
+
+// TestIdleClientHelper is the child process of BenchmarkIdleMemory: it
+// dials FRAMELINK_IDLE_ADDR FRAMELINK_IDLE_N times, sends one frame on
+// each and reads the echo, prints "ready", and holds every connection
+// until its standard input closes.
+func TestIdleClientHelper(t *testing.T) {
+	addr := os.Getenv("FRAMELINK_IDLE_ADDR")
+	if addr == "" {
+		t.Skip("child process of BenchmarkIdleMemory")
+	}
+	n, _ := strconv.Atoi(os.Getenv("FRAMELINK_IDLE_N"))
+	conns := make([]net.Conn, 0, n)
+	req := binary.LittleEndian.AppendUint32(nil, 16)
+	req = append(req, make([]byte, 16)...)
+	resp := make([]byte, len(req))
+	for range n {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			fmt.Println("error", err)
+			os.Exit(1)
+		}
+		c.Write(req)
+		if _, err := io.ReadFull(c, resp); err != nil {
+			fmt.Println("error", err)
+			os.Exit(1)
+		}
+		conns = append(conns, c)
+	}
+	fmt.Println("ready")
+	io.Copy(io.Discard, os.Stdin)
+	for _, c := range conns {
+		c.Close()
+	}
+	os.Exit(0)
+}
+
+// heapLive is the live heap after two collections (sync.Pool victims
+// gone).
+func heapLive() uint64 {
+	var m runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// measureIdle starts a server with start, holds idleConns connections
+// from a child process, and returns the server's live heap per
+// connection.
+func measureIdle(b *testing.B, start func() (net.Addr, func())) float64 {
+	before := heapLive()
+	addr, stop := start()
+	defer stop()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestIdleClientHelper$")
+	cmd.Env = append(os.Environ(), "FRAMELINK_IDLE_ADDR="+addr.String(), "FRAMELINK_IDLE_N="+strconv.Itoa(idleConns))
+	stdin, _ := cmd.StdinPipe()
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer stdin.Close()
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	if line != "ready\n" {
+		b.Fatalf("child: %q", line)
+	}
+	after := heapLive()
+	return float64(int64(after)-int64(before)) / idleConns
+}
+
+// BenchmarkIdleMemory reports the live heap per idle connection
+// (r[perf.idle]) of framelink's Serve on gnet and of a bare gnet echo
+// holding the same connections, each after one echoed frame.
+// r[verify perf.idle]
+func BenchmarkIdleMemory(b *testing.B) {
+	for _, k := range []struct {
+		name  string
+		start func() (net.Addr, func())
+	}{
+		{"framelink", func() (net.Addr, func()) {
+			s, err := Serve("tcp", "127.0.0.1:0", framelink.EchoHandler{}, framelink.Options{Multicore: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			return s.Addr(), func() { s.Shutdown(context.Background()) }
+		}},
+		{"bare-gnet", startBareEcho(b)},
+	} {
+		b.Run(k.name, func(b *testing.B) {
+			var per float64
+			for range b.N {
+				per = measureIdle(b, k.start)
+			}
+			b.ReportMetric(per, "B/conn")
+		})
+	}
+}
+
+// bareEcho is a hand-written gnet echo of the wire format, the baseline of
+// the idle measurement.
+type bareEcho struct {
+	gn.BuiltinEventEngine
+	eng    gn.Engine
+	booted chan struct{}
+}
+
+func (h *bareEcho) OnBoot(e gn.Engine) gn.Action { h.eng = e; close(h.booted); return gn.None }
+
+func (h *bareEcho) OnTraffic(c gn.Conn) gn.Action {
+	for {
+		hdr, err := c.Peek(4)
+		if err != nil {
+			return gn.None
+		}
+		total := 4 + int(binary.LittleEndian.Uint32(hdr))
+		if c.InboundBuffered() < total {
+			return gn.None
+		}
+		b, _ := c.Peek(total)
+		c.Write(b)
+		c.Discard(total)
+	}
+}
+
+func startBareEcho(b *testing.B) func() (net.Addr, func()) {
+	return func() (net.Addr, func()) {
+		h := &bareEcho{booted: make(chan struct{})}
+		done := make(chan error, 1)
+		go func() { done <- gn.Run(h, "tcp://127.0.0.1:0", gn.WithMulticore(true), gn.WithLogger(quietLogger{})) }()
+		select {
+		case <-h.booted:
+		case err := <-done:
+			b.Fatal(err)
+		case <-time.After(10 * time.Second):
+			b.Fatal("bare gnet did not boot")
+		}
+		addr, err := listenAddr(h.eng, "tcp")
+		if err != nil {
+			b.Fatal(err)
+		}
+		return addr, func() {
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			h.eng.Stop(ctx)
+			<-done
+		}
+	}
+}
