@@ -91,16 +91,14 @@ func (s *suite) testTxClosePending(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pending := goErr(func() error {
-		pm, err := a.Tx().Reserve(ctx)
-		if err == nil {
-			pm.Release()
-		}
+	var extra uint32
+	pending := goErr(func() (err error) {
+		extra, err = reserveUntilErr(ctx, a, 7)
 		return closedErr("Reserve pending during Tx.Close", err)
 	})
 	closed := goErr(a.Tx().Close) // may wait for the peer to read
 	wait(t, ctx, "the pending Reserve", pending)
-	if err := drain(ctx, b, map[uint32]uint32{6: n}, 0); err != nil {
+	if err := drain(ctx, b, map[uint32]uint32{6: n, 7: extra}, 0); err != nil {
 		t.Fatal(err)
 	}
 	expectEOF(t, ctx, b, 2)
@@ -145,11 +143,9 @@ func (s *suite) testClosePending(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reserve := goErr(func() error {
-		pm, err := a.Tx().Reserve(ctx)
-		if err == nil {
-			pm.Release()
-		}
+	var extra uint32
+	reserve := goErr(func() (err error) {
+		extra, err = reserveUntilErr(ctx, a, 9)
 		return closedErr("Reserve pending during Close", err)
 	})
 	recvd := goErr(func() error {
@@ -181,14 +177,37 @@ func (s *suite) testClosePending(t *testing.T) {
 	if err := idempotent("Tx.Close after Close", a.Tx().Close()); err != nil {
 		t.Error(err)
 	}
-	s.expectPeerEnd(t, ctx, b, 8, n)
+	s.expectPeerEnd(t, ctx, b, map[uint32]uint32{8: n, 9: extra})
+}
+
+// reserveUntilErr is a Reserve pending on a blocked link: should the link
+// take more before the close under test (a kernel buffer grew), it commits
+// frames (g, 0), (g, 1), ... until Reserve or Commit fails, and returns
+// how many it committed and the error.
+func reserveUntilErr(ctx context.Context, l framelink.Link, g uint32) (uint32, error) {
+	for seq := uint32(0); ; seq++ {
+		pm, err := l.Tx().Reserve(ctx)
+		if err != nil {
+			return seq, err
+		}
+		sl, err := pm.Alloc(frameLen(g, seq))
+		if err != nil {
+			return seq, err
+		}
+		fillFrame(sl.Bytes(), g, seq)
+		if err := sl.Commit(); err != nil {
+			return seq, err
+		}
+	}
 }
 
 // expectPeerEnd receives on b, after its peer was closed, frames (g, 0),
-// (g, 1), ... up to n of them, then an error; later Recvs also fail.
-func (s *suite) expectPeerEnd(t *testing.T, ctx context.Context, b framelink.Link, g, n uint32) {
+// (g, 1), ... up to max[g] of them for each g, then an error; later Recvs
+// also fail.
+func (s *suite) expectPeerEnd(t *testing.T, ctx context.Context, b framelink.Link, max map[uint32]uint32) {
 	t.Helper()
-	for seq := uint32(0); ; seq++ {
+	next := map[uint32]uint32{}
+	for {
 		f, err := b.Rx().Recv(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -201,9 +220,10 @@ func (s *suite) expectPeerEnd(t *testing.T, ctx context.Context, b framelink.Lin
 		if cerr != nil {
 			t.Fatalf("the peer of a closed link got a corrupt frame: %v", cerr)
 		}
-		if fg != g || fs != seq || seq >= n {
-			t.Fatalf("the peer of a closed link got frame (%d, %d), want (%d, %d) of %d", fg, fs, g, seq, n)
+		if fs != next[fg] || fs >= max[fg] {
+			t.Fatalf("the peer of a closed link got frame (%d, %d), want (%d, %d) of %d", fg, fs, fg, next[fg], max[fg])
 		}
+		next[fg]++
 	}
 	for range 3 {
 		if f, err := b.Rx().Recv(ctx); err == nil {

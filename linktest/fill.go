@@ -47,7 +47,13 @@ func (m *maxQueued) see(l framelink.Link) {
 // It returns how many frames it committed. low is the link's low-water
 // mark. Every QueuedBytes seen after a commit goes into m.
 func fillUntilBlocked(ctx context.Context, l framelink.Link, g uint32, low int, m *maxQueued) (uint32, error) {
-	var seq uint32
+	return refill(ctx, l, g, 0, low, m)
+}
+
+// refill is fillUntilBlocked starting at frame (g, seq); it returns the
+// next sequence number. Callers use it again when a link that was blocked
+// took more (a kernel buffer grew, a writer was late to block).
+func refill(ctx context.Context, l framelink.Link, g, seq uint32, low int, m *maxQueued) (uint32, error) {
 	total := 0
 	for total < fillLimit {
 		pctx, cancel := context.WithTimeout(ctx, probe)

@@ -83,9 +83,6 @@ func (s *suite) testBackpressure(t *testing.T) {
 	for g := range senders {
 		wait(t, ctx, fmt.Sprintf("sender %d filling the link", g+1), errs[g])
 	}
-	if q := a.Stats().QueuedBytes; q < testLow {
-		t.Fatalf("every Reserve blocked but QueuedBytes is %d, under the low-water mark %d", q, testLow)
-	}
 	// A Reserve now waits for the reader; it must return once b reads.
 	pending := goErr(func() error {
 		return sendSlot(ctx, a, makeFrame(senders+1, 0))
@@ -142,27 +139,53 @@ func (s *suite) testCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Blocked: cancel while waiting, many times, and let deadlines expire.
+	// If the link took more in the meantime (a kernel buffer grew), the
+	// permit is used for the next frame and the link filled again.
+	usePermit := func(pm framelink.Permit) {
+		t.Helper()
+		sl, err := pm.Alloc(frameLen(1, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fillFrame(sl.Bytes(), 1, n)
+		if err := sl.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if n, err = refill(ctx, a, 1, n+1, testLow, &m); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for i := range 20 {
 		cctx, cancel := context.WithCancel(ctx)
+		var pm framelink.Permit
+		got := false
 		res := goErr(func() error {
-			pm, err := a.Tx().Reserve(cctx)
-			if err == nil {
-				pm.Release()
-				return fmt.Errorf("Reserve on a blocked link returned a permit")
-			}
-			if !errors.Is(err, context.Canceled) {
+			var err error
+			pm, err = a.Tx().Reserve(cctx)
+			got = err == nil
+			if err != nil && !errors.Is(err, context.Canceled) {
 				return fmt.Errorf("Reserve cancelled while blocked = %v, want context.Canceled", err)
 			}
 			return nil
 		})
 		cancel()
 		wait(t, ctx, fmt.Sprintf("cancelled Reserve #%d", i), res)
+		if got {
+			usePermit(pm)
+		}
 	}
-	dctx, dcancel := context.WithTimeout(ctx, probe)
-	_, err = a.Tx().Reserve(dctx)
-	dcancel()
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Reserve with an expiring ctx on a blocked link = %v, want context.DeadlineExceeded", err)
+	for {
+		dctx, dcancel := context.WithTimeout(ctx, probe)
+		pm, err := a.Tx().Reserve(dctx)
+		dcancel()
+		if err == nil {
+			usePermit(pm)
+			continue
+		}
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Reserve with an expiring ctx on a blocked link = %v, want context.DeadlineExceeded", err)
+		}
+		break
 	}
 	if err := drain(ctx, b, map[uint32]uint32{1: n}, 0); err != nil {
 		t.Fatal(err)
