@@ -52,6 +52,36 @@ func (s *suite) testSplit(t *testing.T) {
 	wait(t, ctx, "b.Rx", rb)
 }
 
+// testSplitBlocked: a sending half blocked by backpressure does not hold
+// up the receiving half of the same link, nor the peer's sending half.
+// r[verify link.split] r[verify link.tx.backpressure]
+func (s *suite) testSplitBlocked(t *testing.T) {
+	ctx := s.ctx(t)
+	a, b := s.pair(t, framelink.Options{HighWater: testHigh, LowWater: testLow})
+	var m maxQueued
+	n, err := fillUntilBlocked(ctx, a, 1, testLow, &m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending := goErr(func() error { return sendSlot(ctx, a, makeFrame(2, 0)) })
+	done := goErr(func() error {
+		for seq := range uint32(200) {
+			if err := b.Tx().Send(ctx, makeFrame(3, seq)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err := drain(ctx, a, map[uint32]uint32{3: 200}, 0); err != nil {
+		t.Fatalf("a receiving while its Tx is blocked: %v", err)
+	}
+	wait(t, ctx, "b sending while a's Tx is blocked", done)
+	if err := drain(ctx, b, map[uint32]uint32{1: n}, 2); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, ctx, "a's pending send", pending)
+}
+
 // messageSizes cross every interesting boundary: empty, around the header
 // size, around common buffer sizes.
 var messageSizes = []int{0, 1, 2, 3, 4, 5, 7, 8, 63, 64, 65, 255, 256, 1000, 1023, 1024, 1025, 4095, 4096, 4097, 16383, 16384, 16385, 65535, 65536, 65537, 200000}

@@ -31,6 +31,7 @@ type Option func(*config)
 type config struct {
 	ignore  []goleak.Option
 	skip    map[string]string
+	stalled string // reason to skip the subtests needing a stalled receiver
 	timeout time.Duration
 }
 
@@ -57,6 +58,17 @@ func Skip(name, reason string) Option {
 		}
 		c.skip[name] = reason
 	}
+}
+
+// SkipStalledReceiver skips every subtest that needs a receiver which
+// stops reading so that its peer's Reserve blocks (Tx/Backpressure,
+// Tx/Cancel, Tx/CommitWhileBlocked, TxClose/PendingReserve,
+// Close/Pending), for an engine whose receiving side reads the connection
+// whether or not Recv is called. Such an engine must check its sender's
+// backpressure another way, e.g. against a non-reading peer of another
+// engine.
+func SkipStalledReceiver(reason string) Option {
+	return func(c *config) { c.stalled = reason }
 }
 
 // Timeout sets the bound on every single wait of the suite (default
@@ -102,6 +114,19 @@ func (s *suite) run(t *testing.T, name string, f func(t *testing.T)) {
 		})
 		f(t)
 	})
+}
+
+// runStalled is run for a subtest that needs a receiver that stops
+// reading.
+func (s *suite) runStalled(t *testing.T, name string, f func(t *testing.T)) {
+	t.Helper()
+	if s.cfg.stalled != "" {
+		t.Run(name, func(t *testing.T) {
+			t.Skip("skipped by linktest.SkipStalledReceiver: " + s.cfg.stalled)
+		})
+		return
+	}
+	s.run(t, name, f)
 }
 
 // pair makes a link pair with o.

@@ -11,14 +11,17 @@ import (
 
 func (s *suite) runTx(t *testing.T) {
 	s.run(t, "Tx", func(t *testing.T) {
-		s.run(t, "Backpressure", s.testBackpressure)
-		s.run(t, "Cancel", s.testCancel)
+		s.run(t, "Backpressure", func(t *testing.T) {
+			s.runStalled(t, "Bound", s.testBackpressure)
+			s.runStalled(t, "SplitBlocked", s.testSplitBlocked)
+		})
+		s.runStalled(t, "Cancel", s.testCancel)
 		s.run(t, "PermitRelease", s.testPermitRelease)
 		s.run(t, "PermitDrop", s.testPermitDrop)
 		s.run(t, "AllocLimits", s.testAllocLimits)
 		s.run(t, "Discard", s.testDiscard)
 		s.run(t, "Commit", s.testCommit)
-		s.run(t, "CommitWhileBlocked", s.testCommitWhileBlocked)
+		s.runStalled(t, "CommitWhileBlocked", s.testCommitWhileBlocked)
 		s.run(t, "Misuse", s.testMisuse)
 		s.run(t, "Concurrent", s.testConcurrent)
 		s.run(t, "Send", s.testSend)
