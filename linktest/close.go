@@ -282,7 +282,7 @@ func (s *suite) testCloseConcurrent(t *testing.T) {
 					if errors.Is(err, framelink.ErrClosed) {
 						return nil
 					}
-					return fmt.Errorf("Send during Close: %v, want ErrClosed", err)
+					return fmt.Errorf("Tx.Send during Close: %v, want ErrClosed", err)
 				}
 			}
 		}))

@@ -24,6 +24,47 @@
 //		})
 //	}
 //
+// The subtests, by the names Skip takes, and what they verify:
+//
+//	Run:
+//	  Split, Tx/Backpressure/SplitBlocked          r[link.split]
+//	  Message, Large                               r[link.message]
+//	  Order                                        r[link.order]
+//	  Empty                                        r[wire.empty]
+//	  MaxFrame, Tx/AllocLimits                     r[wire.max] r[link.tx.alloc.limits]
+//	  Tx/Backpressure/Bound                        r[link.tx.backpressure]
+//	  Tx/Cancel                                    r[link.tx.cancel]
+//	  Tx/PermitRelease, Tx/PermitDrop              r[link.tx.permit.release]
+//	  Tx/Discard                                   r[link.tx.discard]
+//	  Tx/Commit, Tx/CommitWhileBlocked             r[link.tx.commit]
+//	  Tx/Misuse                                    r[link.tx.misuse]
+//	  Tx/Concurrent                                r[link.tx.concurrent]
+//	  Tx/Send                                      r[link.tx.send]
+//	  Rx/Hold, Rx/Cancel                           r[link.rx.recv]
+//	  Rx/EOF                                       r[link.rx.eof]
+//	  TxClose/Graceful, TxClose/PendingReserve,
+//	  TxClose/HalfClose                            r[link.tx.close]
+//	  Close/Pending, Close/Idle, Close/Concurrent  r[link.close]
+//	  Stats                                        r[link.stats]
+//	  Errors                                       r[link.errors]
+//	RunRaw:
+//	  Write/Frames                                 r[wire.frame] r[link.tx.close]
+//	  Write/LoneFrame, Write/Coalesce              r[link.tx.coalesce]
+//	  Read/Frames, Read/Empty, Read/ByteAtATime,
+//	  Read/ManyInOneWrite                          r[wire.frame] r[wire.empty]
+//	  Read/MaxFrame, Read/Oversize,
+//	  Read/OversizeByOne                           r[wire.max] r[link.rx.error]
+//	  Read/TruncatedHeader, Read/TruncatedPayload  r[wire.truncated] r[link.rx.error]
+//	  Read/EOF, Read/EOFAtStart                    r[wire.eof] r[link.rx.eof]
+//
+// Subtests that need a receiver which stops reading (so that the sender's
+// Reserve blocks) are Tx/Backpressure/*, Tx/Cancel, Tx/CommitWhileBlocked,
+// TxClose/PendingReserve and Close/Pending; SkipStalledReceiver skips them
+// all for an engine whose receiver reads whether or not Recv is called.
+// The backpressure subtests use water marks of 64 KiB / 16 KiB and commit
+// up to 64 MiB while looking for the point where Reserve blocks, so kernel
+// socket buffers of any usual size fill first.
+//
 // Every subtest makes fresh links with the options it needs (small water
 // marks, small maximum frame lengths), so constructors must honour the
 // Options they are given. Subtest names are stable: Skip takes them.

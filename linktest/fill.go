@@ -61,10 +61,10 @@ func refill(ctx context.Context, l framelink.Link, g, seq uint32, low int, m *ma
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
-				return seq, fmt.Errorf("Reserve never blocked after %d frames (%d bytes), QueuedBytes %d: %w", seq, total, l.Stats().QueuedBytes, ctx.Err())
+				return seq, fmt.Errorf("Tx.Reserve never blocked after %d frames (%d bytes), QueuedBytes %d: %w", seq, total, l.Stats().QueuedBytes, ctx.Err())
 			}
 			if !errors.Is(err, context.DeadlineExceeded) {
-				return seq, fmt.Errorf("Reserve after %d frames: %v, want a permit or the probe's context.DeadlineExceeded", seq, err)
+				return seq, fmt.Errorf("Tx.Reserve after %d frames: %v, want a permit or the probe's context.DeadlineExceeded", seq, err)
 			}
 			if l.Stats().QueuedBytes >= int64(low) {
 				return seq, nil // blocked, and the budget says why
@@ -73,15 +73,15 @@ func refill(ctx context.Context, l framelink.Link, g, seq uint32, low int, m *ma
 		}
 		s, err := pm.Alloc(frameLen(g, seq))
 		if err != nil {
-			return seq, fmt.Errorf("Alloc: %w", err)
+			return seq, fmt.Errorf("Permit.Alloc: %w", err)
 		}
 		fillFrame(s.Bytes(), g, seq)
 		if err := s.Commit(); err != nil {
-			return seq, fmt.Errorf("Commit: %w", err)
+			return seq, fmt.Errorf("Slot.Commit: %w", err)
 		}
 		m.see(l)
 		total += frameLen(g, seq)
 		seq++
 	}
-	return seq, fmt.Errorf("Reserve never blocked: %d bytes committed with the peer not reading, high-water mark %d", total, testHigh)
+	return seq, fmt.Errorf("Tx.Reserve never blocked: %d bytes committed with the peer not reading, high-water mark %d", total, testHigh)
 }

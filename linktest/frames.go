@@ -93,7 +93,7 @@ func send(t *testing.T, ctx context.Context, l framelink.Link, p []byte) {
 func sendSlot(ctx context.Context, l framelink.Link, p []byte) error {
 	pm, err := l.Tx().Reserve(ctx)
 	if err != nil {
-		return fmt.Errorf("Reserve: %w", err)
+		return fmt.Errorf("Tx.Reserve: %w", err)
 	}
 	s, err := pm.Alloc(len(p))
 	if err != nil {
@@ -105,7 +105,7 @@ func sendSlot(ctx context.Context, l framelink.Link, p []byte) error {
 	}
 	copy(s.Bytes(), p)
 	if err := s.Commit(); err != nil {
-		return fmt.Errorf("Commit: %w", err)
+		return fmt.Errorf("Slot.Commit: %w", err)
 	}
 	return nil
 }

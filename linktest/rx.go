@@ -86,7 +86,7 @@ func (s *suite) testRecvCancel(t *testing.T) {
 	pending := goErr(func() error {
 		_, err := b.Rx().Recv(cctx)
 		if !errors.Is(err, context.Canceled) {
-			return fmt.Errorf("Recv cancelled while waiting = %v, want context.Canceled", err)
+			return fmt.Errorf("Rx.Recv cancelled while waiting = %v, want context.Canceled", err)
 		}
 		return nil
 	})

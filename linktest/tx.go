@@ -43,7 +43,7 @@ func drain(ctx context.Context, l framelink.Link, want map[uint32]uint32, end ui
 	for ; left > 0; left-- {
 		f, err := l.Rx().Recv(ctx)
 		if err != nil {
-			return fmt.Errorf("Recv with %d frames still due: %w", left, err)
+			return fmt.Errorf("Rx.Recv with %d frames still due: %w", left, err)
 		}
 		g, seq, err := checkFrame(f.Bytes())
 		f.Release()
@@ -167,7 +167,7 @@ func (s *suite) testCancel(t *testing.T) {
 			pm, err = a.Tx().Reserve(cctx)
 			got = err == nil
 			if err != nil && !errors.Is(err, context.Canceled) {
-				return fmt.Errorf("Reserve cancelled while blocked = %v, want context.Canceled", err)
+				return fmt.Errorf("Tx.Reserve cancelled while blocked = %v, want context.Canceled", err)
 			}
 			return nil
 		})
