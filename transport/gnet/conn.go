@@ -1,6 +1,7 @@
 package gnet
 
 import (
+	"encoding/binary"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -36,6 +37,7 @@ type conn struct {
 
 	mu         sync.Mutex
 	pending    *[][]byte // committed frames not yet given to gnet; nil when empty
+	accOpen    bool      // the last pending segment is a Send accumulator with room
 	inLoop     bool      // the loop is inside service for this conn and will flush
 	taskQueued bool      // a service task is queued on the loop
 	closed     bool      // OnClose ran: never hand gnet anything again
@@ -49,6 +51,8 @@ type conn struct {
 	userClosed atomic.Bool // Close was asked: deliver no more frames
 
 	// loop
+	lCloseAsked bool // closeAsked as of the last flush
+	lTxClosing  bool // txClosing as of the last flush
 	partial    []byte // a large frame being assembled in a pool buffer
 	have       int    // bytes of partial filled
 	gnetOut    int    // gnet's outbound bytes at the last look
@@ -128,10 +132,8 @@ func (s *sink) Commit(frame []byte) error {
 		c.pending = batchPool.Get().(*[][]byte)
 	}
 	*c.pending = append(*c.pending, frame)
-	c.budget.Add(len(frame))
-	if q := c.budget.Queued(); q > c.maxQueued.Load() {
-		c.maxQueued.Store(q)
-	}
+	c.accOpen = false // later sends must not be appended before this frame
+	c.noteQueued(c.budget.Add(len(frame)))
 	if !c.inLoop {
 		c.kickLocked()
 	}
@@ -228,26 +230,86 @@ func (c *conn) finishTx(err error) {
 	c.mu.Unlock()
 }
 
-// batchPool recycles the slices of committed frames, so an idle
+// batchPool recycles the slices of pending segments, so an idle
 // connection keeps none and steady state does not allocate.
 var batchPool = sync.Pool{New: func() any { s := make([][]byte, 0, 16); return &s }}
 
-// mergeMax is the largest batch copied into one buffer for a single
-// write; larger batches go out with writev.
-const mergeMax = 64 << 10
+// accSize is the size of the pool buffers that Send appends frames to:
+// consecutive small frames sent by a handler share one buffer, which is
+// written as is, with no copy at flush time.
+const accSize = 32 << 10
+
+// mergeMax is the largest batch of several segments copied into one
+// buffer for a single write; larger batches go out with writev.
+const mergeMax = 8 << 10
 
 // iovMax bounds one writev (Linux's IOV_MAX is 1024; gnet passes the
 // vector to writev unchecked).
 const iovMax = 1024
 
-// flush writes every committed frame in one write (on the loop), and
-// gives the memory back. gnet writes what the socket takes and copies the
-// rest into its outbound buffer, so nothing of ours is retained.
+// send is Conn.Send: the frame is appended to the pending accumulator
+// (one copy, no per-frame buffer or permit), in order with committed
+// slots. Safe from any goroutine; inside a callback of c it joins the
+// batch written when the callback returns.
+// r[impl link.tx.coalesce]
+func (c *conn) send(p []byte) error {
+	if err := codec.CheckSize(uint64(len(p)), c.opts.MaxFrame); err != nil {
+		return err
+	}
+	n := codec.HeaderSize + len(p)
+	c.mu.Lock()
+	if c.closed || c.closeAsked {
+		c.mu.Unlock()
+		return framelink.ErrClosed
+	}
+	if c.pending == nil {
+		c.pending = batchPool.Get().(*[][]byte)
+	}
+	segs := *c.pending
+	switch k := len(segs); {
+	case c.accOpen && k > 0 && cap(segs[k-1])-len(segs[k-1]) >= n:
+		segs[k-1] = appendFrame(segs[k-1], p)
+	case n <= accSize/2:
+		segs = append(segs, appendFrame(pool.Get(accSize)[:0], p))
+		c.accOpen = true
+	default:
+		segs = append(segs, appendFrame(pool.Get(n)[:0], p))
+		c.accOpen = false
+	}
+	*c.pending = segs
+	c.noteQueued(c.budget.Add(n))
+	if !c.inLoop {
+		c.kickLocked()
+	}
+	c.mu.Unlock()
+	c.counters.Out(len(p))
+	return nil
+}
+
+func appendFrame(b, p []byte) []byte {
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(p)))
+	return append(b, p...)
+}
+
+// noteQueued records the most output ever queued (for the tests' memory
+// bounds); cheap unless the queue is past half the high-water mark.
+func (c *conn) noteQueued(bool) {
+	if q := c.budget.Queued(); q > int64(c.opts.HighWater/2) && q > c.maxQueued.Load() {
+		c.maxQueued.Store(q)
+	}
+}
+
+// flush writes every pending segment in one write (on the loop) and gives
+// the memory back. gnet writes what the socket takes and copies the rest
+// into its outbound buffer, so nothing of ours is retained.
 func (c *conn) flush() {
 	c.mu.Lock()
 	bp := c.pending
 	c.pending = nil
+	c.accOpen = false
 	c.inLoop = false
+	c.lCloseAsked = c.closeAsked
+	c.lTxClosing = c.txClosing
 	c.mu.Unlock()
 	if bp == nil {
 		return

@@ -175,7 +175,7 @@ func (e *engine) OnOpen(gc gn.Conn) ([]byte, gn.Action) {
 		c.mu.Unlock()
 		e.h.OnOpen(c)
 		c.flush()
-		if c.closeAsked0() {
+		if c.lCloseAsked {
 			return nil, gn.Close
 		}
 	}

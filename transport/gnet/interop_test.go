@@ -21,7 +21,10 @@ type engineAPI struct {
 var (
 	gnetAPI    = engineAPI{"gnet", Dial, Serve, Listen}
 	otherAPIs  = []engineAPI{{"netstd", netstd.Dial, netstd.Serve, netstd.Listen}, {"netpoll", netpoll.Dial, netpoll.Serve, netpoll.Listen}}
-	interopOpt = framelink.Options{Multicore: true}
+	// A high-water mark above everything exchanged: the echo servers
+	// must not push back here (netpoll's engine closes a connection whose
+	// output passes it, as documented there).
+	interopOpt = framelink.Options{Multicore: true, HighWater: 64 << 20}
 )
 
 // exchange sends frames of many sizes from a and checks that b receives

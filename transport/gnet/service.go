@@ -63,7 +63,7 @@ func (c *conn) service(traffic bool) gn.Action {
 			break
 		}
 	}
-	if c.closeErr == nil && c.closeAsked0() {
+	if c.closeErr == nil && c.lCloseAsked {
 		return gn.Close
 	}
 	if c.closeErr == nil && paused && c.gc.InboundBuffered() > c.opts.HighWater+inputSlack {
@@ -93,18 +93,23 @@ func (c *conn) service(traffic bool) gn.Action {
 		c.readOff = false
 	}
 	c.wasPaused = paused
-	c.setWatched(c.gnetOut > 0 || (c.txClosingNow() && !c.shutWR))
+	c.setWatched(c.gnetOut > 0 || (c.lTxClosing && !c.shutWR))
 	if e.timeouts {
 		c.armTimeouts(paused)
 	}
 	return gn.None
 }
 
-// paused reports whether c must not decode now: its output is over the
-// high-water mark (hysteresis down to the low-water mark), its receive
-// queue is full, or the server is shutting down.
+// paused reports whether c must not decode now: on a push connection,
+// its output is over the high-water mark (hysteresis down to the
+// low-water mark: replies are made from input, r[serve.reply]); on a pull
+// link, its receive queue is full (its output only blocks Reserve: the
+// halves are independent, r[link.split]); or the server is shutting down.
 func (c *conn) paused() bool {
-	return c.budget.Over() || (c.rx != nil && c.rx.over.Load()) || c.e.shutting.Load()
+	if c.rx != nil {
+		return c.rx.over.Load() || c.e.shutting.Load()
+	}
+	return c.budget.Over() || c.e.shutting.Load()
 }
 
 // noteHeld records the most output and held input seen while paused
@@ -125,12 +130,6 @@ func (c *conn) closeAsked0() bool {
 	return v
 }
 
-func (c *conn) txClosingNow() bool {
-	c.mu.Lock()
-	v := c.txClosing
-	c.mu.Unlock()
-	return v
-}
 
 // resumed restarts the timeouts after a pause: a paused connection was
 // not idle by its own doing.
@@ -144,7 +143,7 @@ func (c *conn) resumed() {
 // maybeShutWrite completes Tx.Close once every committed byte reached the
 // kernel.
 func (c *conn) maybeShutWrite() {
-	if c.shutWR || c.gnetOut > 0 || !c.txClosingNow() {
+	if c.shutWR || c.gnetOut > 0 || !c.lTxClosing {
 		return
 	}
 	c.mu.Lock()
