@@ -19,8 +19,8 @@ type engineAPI struct {
 }
 
 var (
-	gnetAPI    = engineAPI{"gnet", Dial, Serve, Listen}
-	otherAPIs  = []engineAPI{{"netstd", netstd.Dial, netstd.Serve, netstd.Listen}, {"netpoll", netpoll.Dial, netpoll.Serve, netpoll.Listen}}
+	gnetAPI   = engineAPI{"gnet", Dial, Serve, Listen}
+	otherAPIs = []engineAPI{{"netstd", netstd.Dial, netstd.Serve, netstd.Listen}, {"netpoll", netpoll.Dial, netpoll.Serve, netpoll.Listen}}
 	// A high-water mark above everything exchanged: the echo servers
 	// must not push back here (netpoll's engine closes a connection whose
 	// output passes it, as documented there).

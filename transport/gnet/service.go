@@ -130,7 +130,6 @@ func (c *conn) closeAsked0() bool {
 	return v
 }
 
-
 // resumed restarts the timeouts after a pause: a paused connection was
 // not idle by its own doing.
 func (c *conn) resumed() {
