@@ -77,6 +77,14 @@ func (b *Budget) Add(n int) (crossedHigh bool) {
 		if b.queued.Load() > b.high && !b.over.Load() {
 			b.over.Store(true)
 			crossedHigh = true
+			// A Sub that ran between the load above and the store saw
+			// over still false and woke nobody: if it brought the count
+			// under low, nobody else will clear over, so undo it here.
+			// (Any Sub after the store sees over and clears it itself.)
+			if b.queued.Load() < b.low {
+				b.over.Store(false)
+				crossedHigh = false
+			}
 		}
 		b.mu.Unlock()
 	}
