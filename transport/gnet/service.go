@@ -1,7 +1,6 @@
 package gnet
 
 import (
-	"encoding/binary"
 	"errors"
 	"io"
 
@@ -186,48 +185,68 @@ func (c *conn) decode() (pausedEarly bool) {
 			c.partial, c.have = nil, 0
 			c.frameDone()
 			c.deliverOwned(p)
-		} else {
-			if avail < codec.HeaderSize {
-				if avail > 0 {
-					c.frameStarted()
-				}
-				return false
+			if c.paused() {
+				return gc.InboundBuffered() > 0
 			}
-			hdr, err := gc.Peek(codec.HeaderSize)
+			continue
+		}
+		if avail < codec.HeaderSize {
+			if avail > 0 {
+				c.frameStarted()
+			}
+			return false
+		}
+		// One window over everything buffered (contiguous in gnet's read
+		// buffer, or gathered by gnet if its ring wrapped), walked frame
+		// by frame, Discarded once.
+		win, err := gc.Peek(avail)
+		if err != nil {
+			return false
+		}
+		done := 0
+		for {
+			p, adv, need, err := codec.Split(win[done:], max)
 			if err != nil {
-				return false
-			}
-			n := binary.LittleEndian.Uint32(hdr)
-			if err := codec.CheckSize(uint64(n), max); err != nil {
 				// Closed at once; the declared size is never buffered.
 				c.counters.Oversize.Add(1)
 				c.closeErr = err
+				discard(gc, done)
 				return false
 			}
-			total := codec.HeaderSize + int(n)
-			if avail < total {
-				if total > assembleMin {
-					_, _ = gc.Discard(codec.HeaderSize)
-					c.partial = pool.Get(int(n))
+			if p == nil {
+				if need > assembleMin {
+					// Assemble in a frame-sized pool buffer as it arrives.
+					_, _ = gc.Discard(done + codec.HeaderSize)
+					c.partial = pool.Get(need - codec.HeaderSize)
 					c.frameStarted()
-					continue
+					break
 				}
-				c.frameStarted()
-				return false
-			}
-			win, err := gc.Peek(total)
-			if err != nil {
+				if done < len(win) {
+					c.frameStarted()
+				}
+				discard(gc, done)
 				return false
 			}
 			c.frameDone()
-			c.deliverView(win[codec.HeaderSize:total:total])
-			_, _ = gc.Discard(total)
-		}
-		if c.paused() {
-			return gc.InboundBuffered() > 0
+			c.deliverView(p)
+			done += adv
+			if c.dead {
+				return false
+			}
+			if c.userClosed.Load() || c.paused() {
+				discard(gc, done)
+				return gc.InboundBuffered() > 0 && !c.userClosed.Load()
+			}
 		}
 	}
 	return false
+}
+
+// discard consumes n bytes; gnet's Discard(0) would drop everything.
+func discard(gc gn.Conn, n int) {
+	if n > 0 {
+		_, _ = gc.Discard(n)
+	}
 }
 
 func (c *conn) frameStarted() {
