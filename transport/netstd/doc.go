@@ -1,0 +1,31 @@
+// Package netstd is the framelink engine over Go's net package: a link over
+// any net.Conn (TCP, Unix sockets, net.Pipe, named pipes) or any
+// reader/writer pair (os.Pipe, stdio), TCP and Unix Dial/Listen, LocalLink
+// (Unix sockets, Windows named pipes), a Dialer for reconnecting clients,
+// and Serve for the push API with one goroutine per connection.
+//
+// r[impl transport.netstd]
+//
+// Receiving: Recv reads in the caller's goroutine through a codec.Reader
+// (many frames per read syscall, each copied into a pooled buffer that the
+// Frame gives back on Release). A context that can end is watched with
+// context.AfterFunc, which interrupts the read with a past read deadline;
+// the reader keeps a partial frame across that interrupt, so no frame is
+// lost. On Unix, TCP and Unix-socket links read through syscall.RawConn
+// and take a read buffer from the pool only once input is ready, so an
+// idle link holds no read buffer (r[perf.idle]). A reader without read
+// deadlines (an io.Reader that is not a pollable file or net.Conn) is read
+// by one goroutine per link feeding Recv.
+//
+// Sending: sendq.Tx over a sendq.Queue. One writer goroutine per link takes
+// every frame committed so far and writes them in one writev
+// (r[link.tx.coalesce]); frames committed while a write is in flight go
+// out together in the next one, and a lone frame is written at once.
+// Written bytes leave the byte budget that Reserve waits on
+// (r[link.tx.backpressure]).
+//
+// Serving: one goroutine per connection reads frames and calls the
+// Handler; replies committed inside callbacks are written by that same
+// goroutine before it blocks for more input, so an echo costs no goroutine
+// hop. Replies from other goroutines wake a short-lived flusher.
+package netstd

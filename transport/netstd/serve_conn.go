@@ -1,0 +1,320 @@
+package netstd
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/framelink/framelink"
+	"github.com/framelink/framelink/codec"
+	"github.com/framelink/framelink/pool"
+	"github.com/framelink/framelink/sendq"
+)
+
+// sconn is one served connection: the framelink.Conn handed to the
+// Handler, and the state of the goroutine that serves it.
+//
+// Only that goroutine reads and writes nc. Frames committed from other
+// goroutines while it is blocked in a read "kick" it: kicked is set and a
+// past read deadline interrupts the read; the goroutine then writes them.
+// Every read is preceded by setting the read deadline and then checking
+// kicked, and every write pass by clearing inLoop, so no kick is lost.
+type sconn struct {
+	s        *server
+	nc       net.Conn
+	rd       *codec.Reader
+	budget   *sendq.Budget
+	q        *sendq.Queue
+	tx       *sendq.Tx
+	counters framelink.Counters
+	writev   bool
+
+	inLoop   atomic.Bool // the goroutine will write before it reads again
+	kicked   atomic.Bool // output committed while it may be reading
+	closeReq atomic.Bool // Conn.Close was called
+	stopping atomic.Bool // Shutdown was called
+
+	// Read-deadline state, owned by the serving goroutine.
+	deadline time.Time // the deadline in force
+	started  bool      // deadline is a frame deadline
+	progress bool      // a frame completed since the deadline was set
+	dirty    bool      // a past deadline (kick) must be undone
+
+	// Writer scratch, owned by the serving goroutine.
+	batch [][]byte
+	iov   [][]byte
+	bufs  net.Buffers
+
+	userMu  sync.Mutex
+	userCtx any
+}
+
+func newSconn(s *server, nc net.Conn) *sconn {
+	c := &sconn{s: s, nc: nc, writev: hasWritev(nc)}
+	c.budget = sendq.NewBudget(s.opts.HighWater, s.opts.LowWater)
+	c.q = sendq.NewQueue(c.budget)
+	c.tx = sendq.NewTx((*connSink)(c), c.budget, &c.counters, s.opts.MaxFrame, nil)
+	src := lazySource(nc)
+	if lz, ok := src.(codec.LazySource); ok {
+		c.rd = codec.NewReader(lazyServeSource{c, src, lz}, s.opts.MaxFrame)
+	} else {
+		c.rd = codec.NewReader(serveSource{c, src}, s.opts.MaxFrame)
+	}
+	c.inLoop.Store(true)
+	return c
+}
+
+// serve is the connection's goroutine.
+func (c *sconn) serve() {
+	defer c.s.remove(c)
+	h := c.s.h
+	h.OnOpen(c)
+	err := c.loop(h)
+	// Nothing is committed from now on; flush what was (unless the
+	// connection failed) and close.
+	_ = c.tx.Close()
+	c.q.Shut(framelink.ErrClosed)
+	if err == nil {
+		if werr := c.flush(); werr != nil && !c.stopping.Load() && !c.closeReq.Load() {
+			err = werr
+		}
+	}
+	_ = c.nc.Close()
+	c.drain()
+	c.rd.Close(framelink.ErrClosed)
+	h.OnClose(c, err)
+}
+
+// loop reads and handles frames until the connection ends: nil for a
+// clean end (EOF on a frame boundary, Conn.Close, Shutdown), else the
+// error.
+func (c *sconn) loop(h framelink.Handler) error {
+	for {
+		if c.closeReq.Load() || c.stopping.Load() {
+			return nil
+		}
+		if !c.rd.Ready() {
+			// About to read: write what the callbacks committed first.
+			c.inLoop.Store(false)
+			if err := c.flush(); err != nil {
+				return err
+			}
+		}
+		b, err := c.rd.Next()
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				if c.kicked.Swap(false) {
+					c.dirty = true
+					continue
+				}
+				if c.closeReq.Load() || c.stopping.Load() {
+					return nil
+				}
+			}
+			switch {
+			case errors.Is(err, io.EOF):
+				return nil
+			case errors.Is(err, framelink.ErrFrameTooLarge):
+				c.counters.Oversize.Add(1)
+			}
+			return err
+		}
+		c.inLoop.Store(true)
+		c.progress = true
+		c.counters.In(len(b))
+		h.OnFrame(c, b)
+		pool.Put(b)
+		if c.budget.Over() {
+			// r[impl serve.reply]: write everything out before reading on.
+			if err := c.flush(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// flush writes every committed frame. Only the serving goroutine calls it.
+func (c *sconn) flush() error {
+	for {
+		c.batch, _ = c.q.Take(c.batch[:0])
+		if len(c.batch) == 0 {
+			return nil
+		}
+		err := writeBatch(c.nc, c.writev, c.batch, &c.iov, &c.bufs)
+		c.q.Done(c.batch)
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// drain gives back frames that will not be written.
+func (c *sconn) drain() {
+	for {
+		c.batch, _ = c.q.Take(c.batch[:0])
+		if len(c.batch) == 0 {
+			return
+		}
+		c.q.Done(c.batch)
+	}
+}
+
+// beforeRead runs before every read of nc: it sets the read deadline for
+// where the stream is (between frames: idle timeout; inside one: frame
+// timeout), then reports whether the read must not happen because the
+// goroutine has output to write or must stop.
+func (c *sconn) beforeRead() error {
+	o := &c.s.opts
+	started := c.rd.Started()
+	if c.progress || started != c.started {
+		c.progress, c.started = false, started
+		var d time.Time
+		switch {
+		case started && o.FrameTimeout > 0:
+			d = time.Now().Add(o.FrameTimeout)
+		case !started && o.IdleTimeout > 0:
+			d = time.Now().Add(o.IdleTimeout)
+		}
+		if d != c.deadline || c.dirty {
+			c.deadline, c.dirty = d, false
+			_ = c.nc.SetReadDeadline(d)
+		}
+	} else if c.dirty {
+		c.dirty = false
+		_ = c.nc.SetReadDeadline(c.deadline)
+	}
+	if c.kicked.Load() || c.closeReq.Load() || c.stopping.Load() {
+		return os.ErrDeadlineExceeded
+	}
+	return nil
+}
+
+// kick interrupts the serving goroutine's read so it writes new output.
+func (c *sconn) kick() {
+	if c.kicked.CompareAndSwap(false, true) {
+		_ = c.nc.SetReadDeadline(pastDeadline)
+	}
+}
+
+// stop asks the serving goroutine to flush and close (Shutdown).
+func (c *sconn) stop() {
+	c.stopping.Store(true)
+	_ = c.nc.SetReadDeadline(pastDeadline)
+}
+
+// connSink is the sendq.Sink of a served connection (a separate method
+// set, since framelink.Conn has its own Alloc).
+type connSink sconn
+
+// Alloc implements sendq.Sink.
+func (k *connSink) Alloc(n int) ([]byte, error) { return k.q.Alloc(n) }
+
+// Discard implements sendq.Sink.
+func (k *connSink) Discard(frame []byte) { k.q.Discard(frame) }
+
+// Commit implements sendq.Sink: it queues frame and, unless the serving
+// goroutine is about to write anyway, kicks it.
+func (k *connSink) Commit(frame []byte) error {
+	c := (*sconn)(k)
+	if err := c.q.Commit(frame); err != nil {
+		return err
+	}
+	if !c.inLoop.Load() {
+		c.kick()
+	}
+	return nil
+}
+
+// framelink.Conn
+
+// Alloc implements framelink.Conn: a slot that never waits. Safe from any
+// goroutine.
+func (c *sconn) Alloc(n int) (framelink.Slot, error) { return c.tx.Direct(n) }
+
+// Send implements framelink.Conn: it copies p into one frame and commits
+// it without waiting.
+func (c *sconn) Send(p []byte) error { return c.tx.SendDirect(p) }
+
+// Close implements framelink.Conn: the serving goroutine writes what was
+// committed, closes the connection and calls OnClose with nil. Later
+// Sends return ErrClosed. Idempotent; safe from any goroutine.
+func (c *sconn) Close() error {
+	if !c.closeReq.Swap(true) {
+		_ = c.tx.Close()
+		_ = c.nc.SetReadDeadline(pastDeadline)
+	}
+	return nil
+}
+
+// LocalAddr implements framelink.Conn.
+func (c *sconn) LocalAddr() net.Addr { return c.nc.LocalAddr() }
+
+// RemoteAddr implements framelink.Conn.
+func (c *sconn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
+// Context implements framelink.Conn.
+func (c *sconn) Context() any {
+	c.userMu.Lock()
+	defer c.userMu.Unlock()
+	return c.userCtx
+}
+
+// SetContext implements framelink.Conn.
+func (c *sconn) SetContext(v any) {
+	c.userMu.Lock()
+	c.userCtx = v
+	c.userMu.Unlock()
+}
+
+// Stats implements framelink.Conn.
+func (c *sconn) Stats() framelink.Stats {
+	s := c.counters.Snapshot()
+	s.QueuedBytes = c.budget.Queued()
+	return s
+}
+
+// serveSource is the codec.Reader's source for a served connection: each
+// read is preceded by beforeRead.
+type serveSource struct {
+	c   *sconn
+	src io.Reader
+}
+
+func (s serveSource) Read(p []byte) (int, error) {
+	if err := s.c.beforeRead(); err != nil {
+		return 0, err
+	}
+	return s.src.Read(p)
+}
+
+// lazyServeSource is serveSource over a codec.LazySource.
+type lazyServeSource struct {
+	c    *sconn
+	src  io.Reader
+	lazy codec.LazySource
+}
+
+func (s lazyServeSource) Read(p []byte) (int, error) {
+	if err := s.c.beforeRead(); err != nil {
+		return 0, err
+	}
+	return s.src.Read(p)
+}
+
+func (s lazyServeSource) ReadLazy(get func() []byte) ([]byte, int, error) {
+	if err := s.c.beforeRead(); err != nil {
+		return nil, 0, err
+	}
+	return s.lazy.ReadLazy(get)
+}
+
+var (
+	_ framelink.Conn   = (*sconn)(nil)
+	_ framelink.Server = (*server)(nil)
+	_ framelink.Link   = (*link)(nil)
+	_ sendq.Sink       = (*connSink)(nil)
+)
