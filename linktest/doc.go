@@ -51,7 +51,8 @@
 //	  Write/Frames                                 r[wire.frame] r[link.tx.close]
 //	  Write/LoneFrame, Write/Coalesce              r[link.tx.coalesce]
 //	  Read/Frames, Read/Empty, Read/ByteAtATime,
-//	  Read/ManyInOneWrite                          r[wire.frame] r[wire.empty]
+//	  Read/ManyInOneWrite, Read/Chunked            r[wire.frame] r[wire.empty]
+//	  Read/CancelMidFrame                          r[link.rx.recv]
 //	  Read/MaxFrame, Read/Oversize,
 //	  Read/OversizeByOne                           r[wire.max] r[link.rx.error]
 //	  Read/TruncatedHeader, Read/TruncatedPayload  r[wire.truncated] r[link.rx.error]
