@@ -163,8 +163,10 @@ func (s *suite) ctx(t *testing.T) context.Context {
 
 // Run checks the link↔link requirements (every link.* ID of SPEC.md
 // section 2, and wire.empty, large frames and the max-frame boundary) over
-// pairs made by mk. Call it from a Test function; it runs one subtest per
-// requirement.
+// pairs made by mk. Call it from the goroutine of a Test function (it
+// uses t.Run; its subtests do not run in parallel); mk is called from the
+// subtests' goroutines, once per subtest. The links mk returns belong to
+// the suite until its cleanup closes them.
 func Run(t *testing.T, mk Pair, opts ...Option) {
 	t.Helper()
 	s := &suite{cfg: newConfig(opts), mk: mk}
@@ -183,7 +185,9 @@ func Run(t *testing.T, mk Pair, opts ...Option) {
 
 // RunRaw checks the wire.* requirements, and the link.* ones only visible
 // on the wire (r[link.rx.error], r[link.tx.coalesce]), over a link and the
-// raw byte stream at its other end made by mk.
+// raw byte stream at its other end made by mk. It is called like Run; the
+// suite sets deadlines on peer, writes to it, reads from it and may close
+// it.
 func RunRaw(t *testing.T, mk RawPair, opts ...Option) {
 	t.Helper()
 	s := &suite{cfg: newConfig(opts), raw: mk}

@@ -15,6 +15,12 @@ import (
 // Pipe returns two connected in-process links with options o: frames
 // committed on a are received on b and the other way round. The links
 // start no goroutine; Close both when done (Close is idempotent).
+//
+// As for every link, Tx and Close may be used from any goroutine and Recv
+// from one goroutine at a time. Slot memory and received frames are pool
+// buffers: a slot's bytes belong to the caller until Commit or Discard,
+// then travel to the peer without a copy; a received Frame's bytes belong
+// to the receiver until Frame.Release gives them back to the pool.
 // r[impl transport.memory]
 func Pipe(o framelink.Options) (a, b framelink.Link, err error) {
 	o, err = o.Normalize()
