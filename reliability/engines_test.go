@@ -31,6 +31,14 @@ type engine struct {
 	// test then expects it to close the connection instead.
 	noPause bool
 
+	// halfCloseEndsConn is set for a server that closes the whole
+	// connection as soon as the peer half-closes (Tx.Close), cutting
+	// output still in flight (gnet: its loop closes on read EOF after one
+	// non-blocking attempt to flush). Loss-matrix clients of such a
+	// server wait for every echo before their Tx.Close; TestFaultHalfClose
+	// measures what is lost.
+	halfCloseEndsConn bool
+
 	// warm, if set, is run once before the first leak baseline so that
 	// lazily created engine-wide resources (pollers, their fds) exist.
 	warm func(t *testing.T)
@@ -116,4 +124,35 @@ func rawDial(t testing.TB, addr string) *net.TCPConn {
 		t.Fatalf("raw dial %s: %v", addr, err)
 	}
 	return c.(*net.TCPConn)
+}
+
+// warmEngine makes one round trip on e (its own Dial to its own push
+// server) so that engine-wide resources created on first use (pollers,
+// their descriptors) exist before a leak baseline is taken.
+func warmEngine(t *testing.T) {
+	for _, e := range allEngines() {
+		if e.warm == nil || e.serve == nil || e.dial == nil {
+			continue
+		}
+		srv, err := e.serve("tcp", loopback, framelink.EchoHandler{}, framelink.Options{})
+		if err != nil {
+			t.Fatalf("warming %s: %v", e.name, err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), hangLimit)
+		l, err := e.dial(ctx, "tcp", srv.Addr().String(), framelink.Options{})
+		if err == nil {
+			if err = l.Tx().Send(ctx, []byte("warm")); err == nil {
+				var f framelink.Frame
+				if f, err = l.Rx().Recv(ctx); err == nil {
+					f.Release()
+				}
+			}
+			l.Close()
+		}
+		srv.Shutdown(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("warming %s: %v", e.name, err)
+		}
+	}
 }

@@ -195,7 +195,17 @@ func runCell(t *testing.T, c cell, cfg lossConfig, o framelink.Options, seed uin
 	if c.kind == "" {
 		srv = &echoServer{e: c.server, kind: "pipe", o: o}
 	} else {
-		srv = startEcho(t, c.server, c.kind, o, seed)
+		so := o
+		if c.kind == push && c.server.noPause {
+			// A push server that cannot pause reading closes a connection
+			// whose output passes HighWater (r[serve.reply]); an echo of a
+			// client with megabytes in flight gets there even while the
+			// client reads everything. Give such a server room for all
+			// that can be in flight: the client's budget plus the kernel's
+			// socket buffers.
+			so.HighWater, so.LowWater = 64<<20, 16<<20
+		}
+		srv = startEcho(t, c.server, c.kind, so, seed)
 	}
 
 	var wg sync.WaitGroup
@@ -223,7 +233,8 @@ func runCell(t *testing.T, c cell, cfg lossConfig, o framelink.Options, seed uin
 				}
 			}
 			defer l.Close()
-			*r = runConn(ctx, l, uint32(i+1), cfg, seed^uint64(i)<<40)
+			drain := c.kind != "" && c.server.halfCloseEndsConn
+			*r = runConn(ctx, l, uint32(i+1), cfg, seed^uint64(i)<<40, drain)
 		}()
 	}
 	wg.Wait()
@@ -294,7 +305,11 @@ type connResult struct {
 // goroutines, a closer that calls Tx.Close either after every sender is
 // done or as soon as a random number of frames has been committed (racing
 // the senders), and a receiver that checks every echo.
-func runConn(ctx context.Context, l framelink.Link, connID uint32, cfg lossConfig, seed uint64) (res connResult) {
+//
+// With drain (a server that ends the connection on the peer's half-close)
+// the closer instead stops the senders at that point, waits until every
+// committed frame has come back, and only then calls Tx.Close.
+func runConn(ctx context.Context, l framelink.Link, connID uint32, cfg lossConfig, seed uint64, drain bool) (res connResult) {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	nstreams := 1 + rng.IntN(cfg.maxStreams)
 	ids := make([]uint32, nstreams)
@@ -309,7 +324,8 @@ func runConn(ctx context.Context, l framelink.Link, connID uint32, cfg lossConfi
 		res.early = true
 	}
 
-	var committed atomic.Int64
+	var committed, received atomic.Int64
+	var stop atomic.Bool
 	reached := make(chan struct{})
 	var reachOnce sync.Once
 	if closeAt == 0 {
@@ -321,7 +337,7 @@ func runConn(ctx context.Context, l framelink.Link, connID uint32, cfg lossConfi
 		swg.Add(1)
 		go func() {
 			defer swg.Done()
-			for int(s.next) < cfg.frames {
+			for int(s.next) < cfg.frames && !stop.Load() {
 				before := s.next
 				err := s.sendOne(ctx)
 				if n := committed.Add(int64(s.next - before)); closeAt >= 0 && n >= closeAt {
@@ -345,6 +361,14 @@ func runConn(ctx context.Context, l framelink.Link, connID uint32, cfg lossConfi
 		case <-reached:
 		case <-sendersDone:
 		}
+		if drain {
+			stop.Store(true)
+			<-sendersDone
+			if !poll(func() bool { return received.Load() >= committed.Load() || ctx.Err() != nil }) {
+				closeErr <- fmt.Errorf("drain: %d of %d echoes after %v", received.Load(), committed.Load(), hangLimit)
+				return
+			}
+		}
 		closeErr <- l.Tx().Close()
 	}()
 
@@ -362,6 +386,7 @@ func runConn(ctx context.Context, l framelink.Link, connID uint32, cfg lossConfi
 			rerr = err
 		}
 		f.Release()
+		received.Add(1)
 		if rerr != nil {
 			break
 		}

@@ -1,0 +1,27 @@
+package reliability
+
+import (
+	"go.uber.org/goleak"
+
+	"github.com/framelink/framelink/transport/netpoll"
+)
+
+func init() {
+	register(&engine{
+		name:   "netpoll",
+		dial:   netpoll.Dial,
+		listen: netpoll.Listen,
+		serve:  netpoll.Serve,
+		// netpoll's process-wide pollers and worker pool, created on
+		// first use and never stopped (transport/netpoll's doc).
+		ignore: []goleak.Option{
+			goleak.IgnoreAnyFunction("github.com/cloudwego/netpoll.(*defaultPoll).Wait"),
+			goleak.IgnoreAnyFunction("github.com/bytedance/gopkg/util/gopool.(*worker).run.func1"),
+			goleak.IgnoreAnyFunction("github.com/cloudwego/netpoll.(*defaultPoll).onhups.func1"),
+		},
+		// Served connections cannot be paused: over HighWater they are
+		// closed with ErrOutputOverflow (r[serve.reply]).
+		noPause: true,
+		warm:    warmEngine,
+	})
+}
