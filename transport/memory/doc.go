@@ -12,7 +12,8 @@
 //     bytes to, so "written" means "received": Reserve blocks while the
 //     peer lags by more than HighWater until it catches up under LowWater.
 //   - MaxFrame is enforced on Alloc (and Send); as nothing is decoded, the
-//     receiver's Oversize counter stays zero.
+//     receiver's Oversize counter stays zero, and the wire.* requirements
+//     (linktest.RunRaw) do not apply. linktest.Run passes in full.
 //   - Tx.Close never waits: the frames committed before it are already in
 //     the peer's queue, and the peer's Recv returns io.EOF after them.
 //   - Link.Close ends both halves locally (pending and later Reserve, Send
