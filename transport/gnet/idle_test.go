@@ -131,20 +131,32 @@ type bareEcho struct {
 
 func (h *bareEcho) OnBoot(e gn.Engine) gn.Action { h.eng = e; close(h.booted); return gn.None }
 
+// OnTraffic is the bench baseline's design: Peek everything buffered,
+// walk the whole frames, write their bytes back in one Write, Discard.
 func (h *bareEcho) OnTraffic(c gn.Conn) gn.Action {
-	for {
-		hdr, err := c.Peek(4)
-		if err != nil {
-			return gn.None
-		}
-		total := 4 + int(binary.LittleEndian.Uint32(hdr))
-		if c.InboundBuffered() < total {
-			return gn.None
-		}
-		b, _ := c.Peek(total)
-		c.Write(b)
-		c.Discard(total)
+	buf, err := c.Peek(-1)
+	if err != nil {
+		return gn.Close
 	}
+	done := 0
+	for len(buf)-done >= 4 {
+		n := int(binary.LittleEndian.Uint32(buf[done:]))
+		if n > framelink.DefaultMaxFrame {
+			return gn.Close
+		}
+		if len(buf)-done < 4+n {
+			break
+		}
+		done += 4 + n
+	}
+	if done == 0 {
+		return gn.None
+	}
+	if _, err := c.Write(buf[:done]); err != nil {
+		return gn.Close
+	}
+	c.Discard(done)
+	return gn.None
 }
 
 func startBareEcho(b *testing.B) func() (net.Addr, func()) {
