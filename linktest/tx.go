@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"testing"
 
 	"github.com/framelink/framelink"
@@ -258,7 +259,7 @@ func (s *suite) testAllocLimits(t *testing.T) {
 	ctx := s.ctx(t)
 	const max = 100
 	a, b := s.pair(t, framelink.Options{MaxFrame: max})
-	for _, n := range []int{max + 1, max + 1000, 1 << 40} {
+	for _, n := range []int{max + 1, max + 1000, math.MaxInt} {
 		pm, err := a.Tx().Reserve(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -275,7 +276,7 @@ func (s *suite) testAllocLimits(t *testing.T) {
 			t.Fatalf("Alloc after a failed Alloc = %v, want ErrPermitUsed (the permit is consumed)", err)
 		}
 	}
-	for _, n := range []int{-1, -1 << 40} {
+	for _, n := range []int{-1, math.MinInt} {
 		pm, err := a.Tx().Reserve(ctx)
 		if err != nil {
 			t.Fatal(err)
