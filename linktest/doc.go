@@ -35,7 +35,7 @@
 //	  Tx/Backpressure/Bound                        r[link.tx.backpressure]
 //	  Tx/Cancel                                    r[link.tx.cancel]
 //	  Tx/PermitRelease, Tx/PermitDrop              r[link.tx.permit.release]
-//	  Tx/Discard                                   r[link.tx.discard]
+//	  Tx/Discard, Tx/DroppedSlot                   r[link.tx.discard]
 //	  Tx/Commit, Tx/CommitWhileBlocked             r[link.tx.commit]
 //	  Tx/Misuse                                    r[link.tx.misuse]
 //	  Tx/Concurrent                                r[link.tx.concurrent]

@@ -21,6 +21,7 @@ func (s *suite) runTx(t *testing.T) {
 		s.run(t, "PermitDrop", s.testPermitDrop)
 		s.run(t, "AllocLimits", s.testAllocLimits)
 		s.run(t, "Discard", s.testDiscard)
+		s.run(t, "DroppedSlot", s.testDroppedSlot)
 		s.run(t, "Commit", s.testCommit)
 		s.runStalled(t, "CommitWhileBlocked", s.testCommitWhileBlocked)
 		s.run(t, "Misuse", s.testMisuse)
@@ -333,6 +334,47 @@ func (s *suite) testDiscard(t *testing.T) {
 		t.Errorf("FramesOut %d BytesOut %d after discards and one frame, want 1 and 4", st.FramesOut, st.BytesOut)
 	}
 	s.expectDrained(t, ctx, a, b)
+}
+
+// testDroppedSlot: a slot dropped without Commit or Discard is a caller
+// bug that may stall the link, but its bytes are never published: if the
+// frames sent after it arrive at all, they arrive unchanged and alone.
+// r[verify link.tx.discard]
+func (s *suite) testDroppedSlot(t *testing.T) {
+	ctx := s.ctx(t)
+	a, b := s.pair(t, framelink.Options{})
+	for i := range 3 {
+		pm, err := a.Tx().Reserve(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sl, err := pm.Alloc(100 + i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		copy(sl.Bytes(), "dropped slot bytes")
+		// sl is dropped here, on purpose.
+	}
+	after := goErr(func() error { return a.Tx().Send(ctx, []byte("after the dropped slots")) })
+	// The link may stall (allowed): give it a while, then stop looking.
+	wctx, cancel := context.WithTimeout(ctx, 25*probe)
+	defer cancel()
+	f, err := b.Rx().Recv(wctx)
+	if err != nil {
+		if wctx.Err() == nil {
+			t.Fatalf("Recv after dropped slots: %v", err)
+		}
+		t.Logf("the link stalled after dropped slots (allowed by r[link.tx.discard]): %v", err)
+		a.Close()
+		<-after
+		return
+	}
+	got := string(f.Bytes())
+	f.Release()
+	if got != "after the dropped slots" {
+		t.Fatalf("after dropped slots the peer received %q, want only the frame sent after them", got)
+	}
+	wait(t, ctx, "Send after the dropped slots", after)
 }
 
 // testCommit: the slot is exactly n bytes; Commit publishes its bytes as
