@@ -22,6 +22,10 @@ func init() {
 		// Served connections cannot be paused: over HighWater they are
 		// closed with ErrOutputOverflow (r[serve.reply]).
 		noPause: true,
+		// netpoll closes a connection when the peer shuts its write side
+		// down (measured by TestFaultHalfClose: echoes in flight are cut,
+		// and a link cannot send after the peer's Tx.Close).
+		halfCloseEndsConn: true,
 		warm:    warmEngine,
 	})
 }

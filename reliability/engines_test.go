@@ -117,12 +117,14 @@ func clientFor(e *engine) *engine {
 const loopback = "127.0.0.1:0"
 
 // rawDial opens a plain TCP connection to addr, for hand-made bytes.
+// It is closed at cleanup.
 func rawDial(t testing.TB, addr string) *net.TCPConn {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatalf("raw dial %s: %v", addr, err)
 	}
+	t.Cleanup(func() { c.Close() })
 	return c.(*net.TCPConn)
 }
 

@@ -124,3 +124,12 @@ func acceptRaw(t *testing.T, ln net.Listener) *net.TCPConn {
 	c.SetDeadline(time.Now().Add(hangLimit))
 	return c.(*net.TCPConn)
 }
+
+// rawDialErr dials addr and returns the error instead of failing.
+func rawDialErr(addr string) (*net.TCPConn, error) {
+	c, err := net.DialTimeout("tcp", addr, hangLimit)
+	if err != nil {
+		return nil, err
+	}
+	return c.(*net.TCPConn), nil
+}

@@ -2,6 +2,7 @@ package reliability
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -37,6 +38,10 @@ type echoServer struct {
 	// noEcho makes the server only count frames (for tests that want a
 	// server that reads but never writes).
 	noEcho bool
+	// verify checks every received frame with a checker of the stream
+	// its first frame names (clients of fault tests send one tagged
+	// stream per connection: no short frames).
+	verify bool
 }
 
 // srvConn is the server side of one connection.
@@ -49,6 +54,8 @@ type srvConn struct {
 	done       chan struct{} // closed by OnClose / the end of the link loop
 	closeErr   error         // valid after done
 	rng        *rand.Rand
+	tag        atomic.Uint32 // stream id of the first frame, if tagged
+	chk        *checker
 	link       framelink.Link // pull
 	conn       framelink.Conn // push
 }
@@ -169,6 +176,34 @@ func (s *echoServer) waitClosed(t *testing.T, n int64) {
 	})
 }
 
+// observe records a received frame and, with verify, checks it.
+func (s *echoServer) observe(c *srvConn, p []byte) {
+	if c.framesIn.Load() == 0 && len(p) >= 4 {
+		c.tag.Store(binary.LittleEndian.Uint32(p))
+	}
+	c.framesIn.Add(1)
+	c.bytesIn.Add(uint64(len(p)))
+	if !s.verify {
+		return
+	}
+	if c.chk == nil {
+		c.chk = newChecker(int(s.o.MaxFrame), []uint32{c.tag.Load()})
+	}
+	if err := c.chk.check(p); err != nil {
+		s.fail(fmt.Errorf("server conn %d received a bad frame: %w", c.id, err))
+	}
+}
+
+// byTag returns the server connection whose first frame named stream.
+func (s *echoServer) byTag(stream uint32) *srvConn {
+	for _, c := range s.snapshot() {
+		if c.framesIn.Load() > 0 && c.tag.Load() == stream {
+			return c
+		}
+	}
+	return nil
+}
+
 // --- push ---
 
 type echoHandler struct {
@@ -190,8 +225,7 @@ func (h *echoHandler) OnFrame(c framelink.Conn, payload []byte) {
 		h.s.fail(fmt.Errorf("OnFrame before OnOpen (context %T)", c.Context()))
 		return
 	}
-	sc.framesIn.Add(1)
-	sc.bytesIn.Add(uint64(len(payload)))
+	h.s.observe(sc, payload)
 	if h.s.noEcho {
 		return
 	}
@@ -292,10 +326,20 @@ func (s *echoServer) linkLoop(ctx context.Context, c *srvConn) {
 				return
 			}
 			c.closeErr = err
+			if ctx.Err() != nil {
+				return // the server is stopping
+			}
+			// r[verify link.rx.error]: a dead receiver never yields a frame.
+			rctx, cancel := context.WithTimeout(context.Background(), hangLimit)
+			if f, err2 := l.Rx().Recv(rctx); err2 == nil {
+				s.fail(fmt.Errorf("conn %d: Recv returned a %d-byte frame after %v", c.id, f.Len(), err))
+			} else if errors.Is(err2, context.DeadlineExceeded) {
+				s.fail(fmt.Errorf("conn %d: Recv blocked after %v instead of failing again", c.id, err))
+			}
+			cancel()
 			return
 		}
-		c.framesIn.Add(1)
-		c.bytesIn.Add(uint64(f.Len()))
+		s.observe(c, f.Bytes())
 		if s.noEcho {
 			f.Release()
 			continue
