@@ -16,14 +16,7 @@ func (s *suite) testSplit(t *testing.T) {
 	a, b := s.pair(t, framelink.Options{})
 	const n = 500
 	sender := func(l framelink.Link, g uint32) func() error {
-		return func() error {
-			for seq := range uint32(n) {
-				if err := l.Tx().Send(ctx, makeFrame(g, seq)); err != nil {
-					return fmt.Errorf("sender %d seq %d: %w", g, seq, err)
-				}
-			}
-			return nil
-		}
+		return func() error { return sendFrames(ctx, l, g, n) }
 	}
 	receiver := func(l framelink.Link, g uint32) func() error {
 		return func() error {
@@ -57,21 +50,9 @@ func (s *suite) testSplit(t *testing.T) {
 // r[verify link.split] r[verify link.tx.backpressure]
 func (s *suite) testSplitBlocked(t *testing.T) {
 	ctx := s.ctx(t)
-	a, b := s.pair(t, framelink.Options{HighWater: testHigh, LowWater: testLow})
-	var m maxQueued
-	n, err := fillUntilBlocked(ctx, a, 1, testLow, &m)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, b, n := s.blocked(t, ctx, 1)
 	pending := goErr(func() error { return sendSlot(ctx, a, makeFrame(2, 0)) })
-	done := goErr(func() error {
-		for seq := range uint32(200) {
-			if err := b.Tx().Send(ctx, makeFrame(3, seq)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	done := goErr(func() error { return sendFrames(ctx, b, 3, 200) })
 	if err := drain(ctx, a, map[uint32]uint32{3: 200}, 0); err != nil {
 		t.Fatalf("a receiving while its Tx is blocked: %v", err)
 	}
@@ -119,14 +100,7 @@ func (s *suite) testOrder(t *testing.T) {
 	ctx := s.ctx(t)
 	a, b := s.pair(t, framelink.Options{})
 	const n = 10000
-	done := goErr(func() error {
-		for seq := range uint32(n) {
-			if err := a.Tx().Send(ctx, makeFrame(7, seq)); err != nil {
-				return fmt.Errorf("seq %d: %w", seq, err)
-			}
-		}
-		return nil
-	})
+	done := goErr(func() error { return sendFrames(ctx, a, 7, n) })
 	for seq := range uint32(n) {
 		g, got, err := checkFrame(recv(t, ctx, b))
 		if err != nil {

@@ -47,16 +47,8 @@ func (s *suite) testTxCloseGraceful(t *testing.T) {
 	a, b := s.pair(t, framelink.Options{HighWater: testHigh, LowWater: testLow})
 	const n = 2000
 	done := goErr(func() error {
-		for seq := range uint32(n) {
-			var err error
-			if seq%2 == 0 {
-				err = a.Tx().Send(ctx, makeFrame(5, seq))
-			} else {
-				err = sendSlot(ctx, a, makeFrame(5, seq))
-			}
-			if err != nil {
-				return err
-			}
+		if err := sendFrames(ctx, a, 5, n); err != nil {
+			return err
 		}
 		// Frames still queued (the peer reads concurrently): Close must
 		// flush them before the end of stream.
@@ -85,12 +77,7 @@ func (s *suite) testTxCloseGraceful(t *testing.T) {
 // r[verify link.tx.close] r[verify link.tx.backpressure]
 func (s *suite) testTxClosePending(t *testing.T) {
 	ctx := s.ctx(t)
-	a, b := s.pair(t, framelink.Options{HighWater: testHigh, LowWater: testLow})
-	var m maxQueued
-	n, err := fillUntilBlocked(ctx, a, 6, testLow, &m)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, b, n := s.blocked(t, ctx, 6)
 	var extra uint32
 	pending := goErr(func() (err error) {
 		extra, err = reserveUntilErr(ctx, a, 7)
@@ -137,12 +124,7 @@ func (s *suite) testHalfClose(t *testing.T) {
 // r[verify link.close] r[verify link.errors]
 func (s *suite) testClosePending(t *testing.T) {
 	ctx := s.ctx(t)
-	a, b := s.pair(t, framelink.Options{HighWater: testHigh, LowWater: testLow})
-	var m maxQueued
-	n, err := fillUntilBlocked(ctx, a, 8, testLow, &m)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, b, n := s.blocked(t, ctx, 8)
 	var extra uint32
 	reserve := goErr(func() (err error) {
 		extra, err = reserveUntilErr(ctx, a, 9)
@@ -163,7 +145,7 @@ func (s *suite) testClosePending(t *testing.T) {
 	if err := idempotent("Close", a.Close()); err != nil {
 		t.Error(err)
 	}
-	_, err = a.Tx().Reserve(ctx)
+	_, err := a.Tx().Reserve(ctx)
 	if err := closedErr("Reserve after Close", err); err != nil {
 		t.Error(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"testing"
 	"time"
 
 	"github.com/framelink/framelink"
@@ -48,6 +49,19 @@ func (m *maxQueued) see(l framelink.Link) {
 // mark. Every QueuedBytes seen after a commit goes into m.
 func fillUntilBlocked(ctx context.Context, l framelink.Link, g uint32, low int, m *maxQueued) (uint32, error) {
 	return refill(ctx, l, g, 0, low, m)
+}
+
+// blocked makes a pair with the small test water marks and fills a with
+// frames (g, 0) ... (g, n-1) until its Reserve blocks, b not reading.
+func (s *suite) blocked(t *testing.T, ctx context.Context, g uint32) (a, b framelink.Link, n uint32) {
+	t.Helper()
+	a, b = s.pair(t, framelink.Options{HighWater: testHigh, LowWater: testLow})
+	var m maxQueued
+	n, err := fillUntilBlocked(ctx, a, g, testLow, &m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, b, n
 }
 
 // refill is fillUntilBlocked starting at frame (g, seq); it returns the

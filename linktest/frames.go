@@ -110,6 +110,23 @@ func sendSlot(ctx context.Context, l framelink.Link, p []byte) error {
 	return nil
 }
 
+// sendFrames sends frames (g, 0) ... (g, n-1) on l, alternating Send and
+// Reserve/Alloc/Commit so that both send paths interleave.
+func sendFrames(ctx context.Context, l framelink.Link, g, n uint32) error {
+	for seq := range n {
+		var err error
+		if seq%2 == 0 {
+			err = l.Tx().Send(ctx, makeFrame(g, seq))
+		} else {
+			err = sendSlot(ctx, l, makeFrame(g, seq))
+		}
+		if err != nil {
+			return fmt.Errorf("sender %d, frame %d: %w", g, seq, err)
+		}
+	}
+	return nil
+}
+
 // recv receives one frame on l and returns a copy of its payload (the
 // frame is released), failing the test on error.
 func recv(t *testing.T, ctx context.Context, l framelink.Link) []byte {

@@ -166,20 +166,7 @@ func (s *suite) testWriteCoalesce(t *testing.T) {
 	const senders, frames = 8, 500
 	var errs []<-chan error
 	for g := uint32(1); g <= senders; g++ {
-		errs = append(errs, goErr(func() error {
-			for seq := range uint32(frames) {
-				var err error
-				if seq%2 == 0 {
-					err = l.Tx().Send(ctx, makeFrame(g, seq))
-				} else {
-					err = sendSlot(ctx, l, makeFrame(g, seq))
-				}
-				if err != nil {
-					return err
-				}
-			}
-			return nil
-		}))
+		errs = append(errs, goErr(func() error { return sendFrames(ctx, l, g, frames) }))
 	}
 	closed := goErr(func() error {
 		for i, c := range errs {

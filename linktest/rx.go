@@ -25,14 +25,7 @@ func (s *suite) testHold(t *testing.T) {
 	ctx := s.ctx(t)
 	a, b := s.pair(t, framelink.Options{})
 	const held, churn = 32, 3000
-	done := goErr(func() error {
-		for seq := range uint32(held + churn) {
-			if err := a.Tx().Send(ctx, makeFrame(3, seq)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	done := goErr(func() error { return sendFrames(ctx, a, 3, held+churn) })
 	var frames []framelink.Frame
 	for range held {
 		f, err := b.Rx().Recv(ctx)
@@ -94,14 +87,7 @@ func (s *suite) testRecvCancel(t *testing.T) {
 	wait(t, ctx, "cancelled Recv", pending)
 
 	const n = 2000
-	done := goErr(func() error {
-		for seq := range uint32(n) {
-			if err := a.Tx().Send(ctx, makeFrame(4, seq)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	done := goErr(func() error { return sendFrames(ctx, a, 4, n) })
 	var seq uint32
 	for i := 0; seq < n; i++ {
 		var rctx context.Context = ctx

@@ -558,20 +558,7 @@ func (s *suite) testConcurrent(t *testing.T) {
 	const senders, frames = 16, 300
 	var errs []<-chan error
 	for g := uint32(1); g <= senders; g++ {
-		errs = append(errs, goErr(func() error {
-			for seq := range uint32(frames) {
-				var err error
-				if seq%2 == 0 {
-					err = a.Tx().Send(ctx, makeFrame(g, seq))
-				} else {
-					err = sendSlot(ctx, a, makeFrame(g, seq))
-				}
-				if err != nil {
-					return fmt.Errorf("sender %d frame %d: %w", g, seq, err)
-				}
-			}
-			return nil
-		}))
+		errs = append(errs, goErr(func() error { return sendFrames(ctx, a, g, frames) }))
 	}
 	want := map[uint32]uint32{}
 	for g := uint32(1); g <= senders; g++ {
