@@ -35,18 +35,24 @@ type conn struct {
 	budget   *sendq.Budget
 	tx       *sendq.Tx
 
-	mu         sync.Mutex
-	pending    *[][]byte // committed frames not yet given to gnet; nil when empty
-	accOpen    bool      // the last pending segment is a Send accumulator with room
-	inLoop     bool      // the loop is inside service for this conn and will flush
-	taskQueued bool      // a service task is queued on the loop
-	closed     bool      // OnClose ran: never hand gnet anything again
-	closeAsked bool      // a local Close was asked
-	txClosing  bool      // Tx.Close asked for a half-close
-	txDone     chan struct{}
-	txDoneShut bool
-	txErr      error
-	userCtx    any
+	mu           sync.Mutex
+	pending      *[][]byte // committed frames not yet written; nil when empty
+	pendOff      int       // bytes of (*pending)[0] already written
+	accOpen      bool      // the last pending segment is a Send accumulator with room
+	writing      bool      // a writer owns the socket's write side (see write.go)
+	writerLoop   bool      // that writer is the loop
+	gnetBusy     bool      // gnet's outbound buffer may hold bytes: no direct writes
+	lastDirectIn uint64    // FramesIn at the last direct write
+	fd           int
+	inLoop       bool // the loop is inside service for this conn and will flush
+	taskQueued   bool // a service task is queued on the loop
+	closed       bool // OnClose ran: never hand gnet anything again
+	closeAsked   bool // a local Close was asked
+	txClosing    bool // Tx.Close asked for a half-close
+	txDone       chan struct{}
+	txDoneShut   bool
+	txErr        error
+	userCtx      any
 
 	userClosed atomic.Bool // Close was asked: deliver no more frames
 
@@ -98,6 +104,7 @@ func newConn(e *engine, o *framelink.Options, pull bool) *conn {
 // bind attaches c to its gnet connection (on the loop, in OnOpen).
 func (c *conn) bind(gc gn.Conn) {
 	c.gc = gc
+	c.fd = gc.Fd()
 	c.local, c.remote = gc.LocalAddr(), gc.RemoteAddr()
 	gc.SetContext(c)
 }
@@ -134,10 +141,11 @@ func (s *sink) Commit(frame []byte) error {
 	*c.pending = append(*c.pending, frame)
 	c.accOpen = false // later sends must not be appended before this frame
 	c.noteQueued(c.budget.Add(len(frame)))
-	if !c.inLoop {
-		c.kickLocked()
-	}
+	direct := c.afterAppendLocked()
 	c.mu.Unlock()
+	if direct {
+		c.directWrite()
+	}
 	return nil
 }
 
@@ -278,11 +286,12 @@ func (c *conn) send(p []byte) error {
 	}
 	*c.pending = segs
 	c.noteQueued(c.budget.Add(n))
-	if !c.inLoop {
-		c.kickLocked()
-	}
+	direct := c.afterAppendLocked()
 	c.mu.Unlock()
 	c.counters.Out(len(p))
+	if direct {
+		c.directWrite()
+	}
 	return nil
 }
 
@@ -297,64 +306,6 @@ func (c *conn) noteQueued(bool) {
 	if q := c.budget.Queued(); q > int64(c.opts.HighWater/2) && q > c.maxQueued.Load() {
 		c.maxQueued.Store(q)
 	}
-}
-
-// flush writes every pending segment in one write (on the loop) and gives
-// the memory back. gnet writes what the socket takes and copies the rest
-// into its outbound buffer, so nothing of ours is retained.
-func (c *conn) flush() {
-	c.mu.Lock()
-	bp := c.pending
-	c.pending = nil
-	c.accOpen = false
-	c.inLoop = false
-	c.lCloseAsked = c.closeAsked
-	c.lTxClosing = c.txClosing
-	c.mu.Unlock()
-	if bp == nil {
-		return
-	}
-	batch := *bp
-	total := 0
-	for _, f := range batch {
-		total += len(f)
-	}
-	switch {
-	case c.dead:
-	case len(batch) == 1:
-		_, _ = c.gc.Write(batch[0])
-	case total <= mergeMax:
-		buf := pool.Get(total)
-		k := 0
-		for _, f := range batch {
-			k += copy(buf[k:], f)
-		}
-		_, _ = c.gc.Write(buf)
-		pool.Put(buf)
-	default:
-		// gnet's writev reslices the vector it is given on a short
-		// write, so it gets a copy: the originals go back to the pool.
-		ip := iovPool.Get().(*[][]byte)
-		for i := 0; i < len(batch) && !c.dead; i += iovMax {
-			iov := append((*ip)[:0], batch[i:min(i+iovMax, len(batch))]...)
-			_, _ = c.gc.Writev(iov)
-			clear(iov)
-			*ip = iov[:0]
-		}
-		iovPool.Put(ip)
-	}
-	for i, f := range batch {
-		pool.Put(f)
-		batch[i] = nil
-	}
-	*bp = batch[:0]
-	batchPool.Put(bp)
-	if c.dead {
-		return
-	}
-	out := c.gc.OutboundBuffered()
-	c.budget.Sub(total - (out - c.gnetOut))
-	c.gnetOut = out
 }
 
 var iovPool = sync.Pool{New: func() any { s := make([][]byte, 0, 64); return &s }}

@@ -30,14 +30,17 @@ const inputSlack = 2 * (64 << 10)
 // and arm the timeouts. It runs on c's loop: from OnTraffic, from a kick,
 // or from the ticker. It returns gn.Close when c must be closed.
 func (c *conn) service(traffic bool) gn.Action {
+	c.syncOut()
 	c.mu.Lock()
 	c.inLoop = true
+	if c.gnetOut == 0 && !c.writing {
+		c.gnetBusy = false
+	}
 	c.mu.Unlock()
 	e := c.e
 	if e.timeouts {
 		c.now = e.clock()
 	}
-	c.syncOut()
 	paused := c.paused()
 	if !paused && c.wasPaused {
 		c.resumed()
@@ -145,7 +148,7 @@ func (c *conn) maybeShutWrite() {
 		return
 	}
 	c.mu.Lock()
-	empty := c.pending == nil
+	empty := c.pending == nil && !c.writing
 	c.mu.Unlock()
 	if !empty {
 		return
@@ -346,8 +349,9 @@ func (c *conn) onClose(err error) {
 	c.dead = true
 	c.mu.Lock()
 	c.closed = true
+	c.waitDirectWriterLocked()
 	bp := c.pending
-	c.pending = nil
+	c.pending, c.pendOff = nil, 0
 	c.mu.Unlock()
 	if bp != nil {
 		for i, f := range *bp {
