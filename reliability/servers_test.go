@@ -246,7 +246,9 @@ func (h *echoHandler) OnFrame(c framelink.Conn, payload []byte) {
 	}
 	if err == nil {
 		sc.framesOut.Add(1)
-	} else if !closedErr(err) {
+	} else if !closedErr(err) && !resetErr(err) {
+		// A reply to a peer that reset or vanished may fail; anything
+		// else is a bug.
 		h.s.fail(fmt.Errorf("push echo on conn %d: %w", sc.id, err))
 	}
 	sc.notePeak(c.Stats().QueuedBytes)
@@ -355,7 +357,7 @@ func (s *echoServer) linkLoop(ctx context.Context, c *srvConn) {
 		}
 		f.Release()
 		if err != nil {
-			if !closedErr(err) && ctx.Err() == nil {
+			if !closedErr(err) && !resetErr(err) && ctx.Err() == nil {
 				s.fail(fmt.Errorf("pull echo on conn %d: %w", c.id, err))
 			}
 			c.closeErr = err
