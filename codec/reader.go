@@ -38,6 +38,8 @@ type Reader struct {
 	r, w    int
 	large   []byte // a frame bigger than the read buffer, being read in place
 	largeN  int    // bytes of large filled so far
+	view    []byte // a large frame handed out by NextView, released next call
+	held    bool   // NextView handed out a view of buf: release it next call
 	err     error  // sticky
 }
 
@@ -88,12 +90,23 @@ func (rd *Reader) Started() bool { return rd.large != nil || rd.w > rd.r }
 //   - the source's error otherwise.
 //
 // r[impl wire.eof] r[impl wire.truncated]
-func (rd *Reader) Next() ([]byte, error) {
+func (rd *Reader) Next() ([]byte, error) { return rd.next(false) }
+
+// NextView is Next without the copy, for a caller that is done with each
+// frame before it asks for the next one: the payload is valid only until
+// the next call to Next, NextView or Close, and the caller must not give
+// it to pool.Put. A frame that fits the read buffer is a view into it; a
+// larger one is read into its own pooled buffer, which the Reader takes
+// back on the next call. Errors are as for Next.
+func (rd *Reader) NextView() ([]byte, error) { return rd.next(true) }
+
+func (rd *Reader) next(view bool) ([]byte, error) {
+	rd.releaseView()
 	if rd.err != nil {
 		return nil, rd.err
 	}
 	if rd.large != nil {
-		return rd.readLarge()
+		return rd.finishLarge(view)
 	}
 	for {
 		if avail := rd.w - rd.r; avail >= HeaderSize {
@@ -103,6 +116,12 @@ func (rd *Reader) Next() ([]byte, error) {
 			}
 			total := HeaderSize + int(n)
 			if avail >= total {
+				if view {
+					p := rd.buf[rd.r+HeaderSize : rd.r+total : rd.r+total]
+					rd.r += total
+					rd.held = true
+					return p, nil
+				}
 				out := pool.Get(int(n))
 				copy(out, rd.buf[rd.r+HeaderSize:rd.r+total])
 				rd.consume(total)
@@ -112,7 +131,7 @@ func (rd *Reader) Next() ([]byte, error) {
 				rd.large = pool.Get(int(n))
 				rd.largeN = copy(rd.large, rd.buf[rd.r+HeaderSize:rd.w])
 				rd.consume(rd.w - rd.r)
-				return rd.readLarge()
+				return rd.finishLarge(view)
 			}
 		}
 		if err := rd.fill(); err != nil {
@@ -120,6 +139,31 @@ func (rd *Reader) Next() ([]byte, error) {
 				return nil, err // resumable: keep what was read
 			}
 			return nil, rd.fail(err)
+		}
+	}
+}
+
+// finishLarge reads the rest of rd.large; for NextView the Reader keeps
+// it, to take it back on the next call.
+func (rd *Reader) finishLarge(view bool) ([]byte, error) {
+	b, err := rd.readLarge()
+	if err == nil && view {
+		rd.view = b
+	}
+	return b, err
+}
+
+// releaseView takes back what the last NextView handed out.
+func (rd *Reader) releaseView() {
+	if rd.view != nil {
+		pool.Put(rd.view)
+		rd.view = nil
+	}
+	if rd.held {
+		rd.held = false
+		if rd.r == rd.w {
+			pool.Put(rd.buf)
+			rd.buf, rd.r, rd.w = nil, 0, 0
 		}
 	}
 }
@@ -200,6 +244,7 @@ func (rd *Reader) eofOr(err error) error {
 
 // fail makes err sticky and releases the read buffer.
 func (rd *Reader) fail(err error) error {
+	rd.releaseView()
 	rd.err = err
 	if rd.large != nil {
 		pool.Put(rd.large)
