@@ -71,7 +71,10 @@ func newSconn(s *server, c netpoll.Connection) *sconn {
 func (c *sconn) fail(err error) {
 	c.errOnce.Do(func() { c.err = err })
 	c.closing.Store(true)
-	c.out.fail(framelink.ErrClosed)
+	if err == nil {
+		err = framelink.ErrClosed
+	}
+	c.out.fail(err) // later Alloc/Send return the reason
 	_ = c.conn.Close()
 }
 
