@@ -39,10 +39,12 @@ type conn struct {
 	pending      *[][]byte // committed frames not yet written; nil when empty
 	pendOff      int       // bytes of (*pending)[0] already written
 	accOpen      bool      // the last pending segment is a Send accumulator with room
-	writing      bool      // a writer owns the socket's write side (see write.go)
-	writerLoop   bool      // that writer is the loop
-	gnetBusy     bool      // gnet's outbound buffer may hold bytes: no direct writes
-	lastDirectIn uint64    // FramesIn at the last direct write
+	outFrames    int       // frames sent with Send, not yet in counters
+	outBytes     int
+	writing      bool   // a writer owns the socket's write side (see write.go)
+	writerLoop   bool   // that writer is the loop
+	gnetBusy     bool   // gnet's outbound buffer may hold bytes: no direct writes
+	lastDirectIn uint64 // FramesIn at the last direct write
 	fd           int
 	inLoop       bool // the loop is inside service for this conn and will flush
 	taskQueued   bool // a service task is queued on the loop
@@ -57,8 +59,10 @@ type conn struct {
 	userClosed atomic.Bool // Close was asked: deliver no more frames
 
 	// loop
-	lCloseAsked bool   // closeAsked as of the last flush
-	lTxClosing  bool   // txClosing as of the last flush
+	lCloseAsked bool // closeAsked as of the last flush
+	lTxClosing  bool // txClosing as of the last flush
+	inFrames    int  // push frames delivered this run, not yet in counters
+	inBytes     int
 	partial     []byte // a large frame being assembled in a pool buffer
 	have        int    // bytes of partial filled
 	gnetOut     int    // gnet's outbound bytes at the last look
@@ -287,8 +291,9 @@ func (c *conn) send(p []byte) error {
 	*c.pending = segs
 	c.noteQueued(c.budget.Add(n))
 	direct := c.afterAppendLocked()
+	c.outFrames++
+	c.outBytes += len(p)
 	c.mu.Unlock()
-	c.counters.Out(len(p))
 	if direct {
 		c.directWrite()
 	}

@@ -52,6 +52,7 @@ func (c *conn) service(traffic bool) gn.Action {
 		again := false
 		if !paused && !c.userClosed.Load() {
 			again = c.decode()
+			c.publishIn()
 		}
 		if c.dead {
 			return gn.None
@@ -266,14 +267,26 @@ func (c *conn) frameDone() {
 // deliverView hands a payload that points into gnet's memory: the handler
 // sees it until OnFrame returns; a pull link copies it into a pool buffer.
 func (c *conn) deliverView(p []byte) {
-	c.counters.In(len(p))
 	if c.rx != nil {
+		c.counters.In(len(p))
 		b := pool.Get(len(p))
 		copy(b, p)
 		c.rx.push(b)
 		return
 	}
+	c.inFrames++
+	c.inBytes += len(p)
 	c.e.h.OnFrame(c, p)
+}
+
+// publishIn adds the push frames counted during this loop run to the
+// counters (one atomic update per run instead of per frame).
+func (c *conn) publishIn() {
+	if c.inFrames > 0 {
+		c.counters.FramesIn.Add(uint64(c.inFrames))
+		c.counters.BytesIn.Add(uint64(c.inBytes))
+		c.inFrames, c.inBytes = 0, 0
+	}
 }
 
 // deliverOwned hands a payload assembled in a pool buffer.
@@ -329,6 +342,7 @@ func (c *conn) onClose(err error) {
 		c.inLoop = true
 		c.mu.Unlock()
 		c.decode()
+		c.publishIn()
 		c.flush()
 	}
 	truncated := c.partial != nil || c.gc.InboundBuffered() > 0
@@ -350,6 +364,7 @@ func (c *conn) onClose(err error) {
 	c.mu.Lock()
 	c.closed = true
 	c.waitDirectWriterLocked()
+	c.publishOutLocked()
 	bp := c.pending
 	c.pending, c.pendOff = nil, 0
 	c.mu.Unlock()

@@ -73,6 +73,7 @@ func (c *conn) directWrite() {
 		}
 		bp, off := c.pending, c.pendOff
 		c.pending, c.pendOff, c.accOpen = nil, 0, false
+		c.publishOutLocked()
 		c.mu.Unlock()
 
 		batch := *bp
@@ -175,6 +176,7 @@ func (c *conn) flush() {
 		}
 		c.pending, c.pendOff = nil, 0
 		c.writing, c.writerLoop = true, true
+		c.publishOutLocked()
 		c.mu.Unlock()
 
 		c.writeGnet(bp, off)
@@ -237,6 +239,16 @@ func (c *conn) writeGnet(bp *[][]byte, off int) {
 	out := c.gc.OutboundBuffered()
 	c.budget.Sub(total - (out - c.gnetOut))
 	c.gnetOut = out
+}
+
+// publishOutLocked adds the frames counted by Send since the last take
+// to the counters (c.mu held).
+func (c *conn) publishOutLocked() {
+	if c.outFrames > 0 {
+		c.counters.FramesOut.Add(uint64(c.outFrames))
+		c.counters.BytesOut.Add(uint64(c.outBytes))
+		c.outFrames, c.outBytes = 0, 0
+	}
 }
 
 // waitDirectWriter is called by onClose (on the loop) before gnet closes
