@@ -80,8 +80,8 @@ func (c *sconn) fail(err error) {
 
 // Alloc implements framelink.Conn: a Slot for one frame, without waiting.
 // The Slot's memory is a pool buffer copied into netpoll's Writer at
-// Commit. If the output is above the high-water mark after a commit, the
-// connection is closed with ErrOutputOverflow (netpoll cannot pause reads).
+// Commit. Committing while the output is above the high-water mark closes
+// the connection with ErrOutputOverflow (netpoll cannot pause reads).
 // r[impl serve.reply]
 func (c *sconn) Alloc(n int) (framelink.Slot, error) { return c.tx.Direct(n) }
 

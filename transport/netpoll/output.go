@@ -48,8 +48,10 @@ type output struct {
 	counters *framelink.Counters
 	high     int64
 
-	// overflow, if set, is called (without mu) when a commit leaves the
-	// budget above the high-water mark: served connections close.
+	// overflow, if set, is called (without mu) instead of committing a
+	// frame while the budget is above the high-water mark: served
+	// connections close (netpoll cannot pause reads). So the output holds
+	// at most the high-water mark plus the one frame that crossed it.
 	overflow func()
 	// failed is called (without mu) once when a flush fails.
 	failed func(error)
@@ -94,6 +96,12 @@ func (o *output) Commit(frame []byte) error {
 		pool.Put(frame)
 		return err
 	}
+	if o.overLocked() {
+		o.mu.Unlock()
+		pool.Put(frame)
+		o.overflow()
+		return ErrOutputOverflow
+	}
 	n := len(frame)
 	copy(o.mallocLocked(n), frame)
 	pool.Put(frame)
@@ -111,6 +119,11 @@ func (o *output) send(p []byte) error {
 	if err := o.closedLocked(); err != nil {
 		o.mu.Unlock()
 		return err
+	}
+	if o.overLocked() {
+		o.mu.Unlock()
+		o.overflow()
+		return ErrOutputOverflow
 	}
 	n := codec.HeaderSize + len(p)
 	dst := o.mallocLocked(n)
@@ -147,14 +160,16 @@ func (o *output) closedLocked() error {
 	return o.shut
 }
 
-// after runs what a commit decided under mu: start the flusher, report
-// an overflow.
+// overLocked reports whether a served connection's output is already
+// above the high-water mark (see overflow).
+func (o *output) overLocked() bool {
+	return o.overflow != nil && o.budget.Queued() > o.high
+}
+
+// after runs what a commit decided under mu: start the flusher.
 func (o *output) after(start bool) {
 	if start {
 		go o.flushFn()
-	}
-	if o.overflow != nil && o.budget.Queued() > o.high {
-		o.overflow()
 	}
 }
 
