@@ -11,7 +11,6 @@ import (
 
 	"github.com/framelink/framelink"
 	"github.com/framelink/framelink/codec"
-	"github.com/framelink/framelink/pool"
 	"github.com/framelink/framelink/sendq"
 )
 
@@ -104,7 +103,7 @@ func (c *sconn) loop(h framelink.Handler) error {
 				return err
 			}
 		}
-		b, err := c.rd.Next()
+		b, err := c.rd.NextView() // valid until the next NextView
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				if c.kicked.Swap(false) {
@@ -127,7 +126,6 @@ func (c *sconn) loop(h framelink.Handler) error {
 		c.progress = true
 		c.counters.In(len(b))
 		h.OnFrame(c, b)
-		pool.Put(b)
 		if c.budget.Over() {
 			// r[impl serve.reply]: write everything out before reading on.
 			if err := c.flush(); err != nil {

@@ -11,6 +11,11 @@ import (
 // one buffer for a single write; bigger batches are written frame by frame.
 const gatherMax = 256 << 10
 
+// gatherSmall is the largest batch that is copied into one buffer even
+// where writev exists: for small frames one contiguous write is cheaper
+// than an iovec per frame.
+const gatherSmall = 16 << 10
+
 // writeLoop is the link's writer goroutine: it takes every frame committed
 // so far and writes them in one writev, until the queue is shut and empty
 // (then it half-closes) or the link is closed or a write fails.
@@ -62,8 +67,9 @@ func (l *link) drain() {
 	}
 }
 
-// write writes a batch of whole frames: one write for one frame, one
-// writev for many where the writer has it, else one gathered write.
+// write writes a batch of whole frames: one write for one frame; for many,
+// one gathered write when they are small in total, else one writev where
+// the writer has it, else gathered writes.
 func (l *link) write(batch [][]byte) error {
 	return writeBatch(l.w, l.writev, batch, &l.iov, &l.bufs)
 }
@@ -75,16 +81,16 @@ func writeBatch(w io.Writer, writev bool, batch [][]byte, iov *[][]byte, bufs *n
 		_, err := w.Write(batch[0])
 		return err
 	}
-	if writev {
+	total := 0
+	for _, f := range batch {
+		total += len(f)
+	}
+	if writev && total > gatherSmall {
 		*iov = append((*iov)[:0], batch...)
 		*bufs = (*iov)
 		_, err := bufs.WriteTo(w)
 		clear(*iov)
 		return err
-	}
-	total := 0
-	for _, f := range batch {
-		total += len(f)
 	}
 	if total > gatherMax {
 		for _, f := range batch {
