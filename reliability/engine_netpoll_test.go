@@ -26,6 +26,6 @@ func init() {
 		// down (measured by TestFaultHalfClose: echoes in flight are cut,
 		// and a link cannot send after the peer's Tx.Close).
 		halfCloseEndsConn: true,
-		warm:    warmEngine,
+		warm:              warmEngine,
 	})
 }
