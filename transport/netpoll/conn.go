@@ -32,6 +32,7 @@ type sconn struct {
 	counters framelink.Counters
 	budget   *sendq.Budget
 	out      *output
+	txOnce   sync.Once
 	tx       *sendq.Tx
 
 	opened  atomic.Bool // OnOpen was called
@@ -53,17 +54,17 @@ func newSconn(s *server, c netpoll.Connection) *sconn {
 	sc := &sconn{srv: s, conn: c, max: o.MaxFrame, idle: o.IdleTimeout}
 	sc.nctx = connCtx{Context: context.Background(), c: sc}
 	sc.budget = sendq.NewBudget(o.HighWater, o.LowWater)
-	sc.out = newOutput(c.Writer(), sc.budget, &sc.counters, o.HighWater)
-	sc.out.overflow = func() { sc.fail(ErrOutputOverflow) }
-	sc.out.failed = sc.fail
-	sc.out.drained = func() { _ = sc.conn.Close() }
-	sc.tx = sendq.NewTx(sc.out, sc.budget, &sc.counters, o.MaxFrame, nil)
+	sc.out = newOutput(sc, true, c.Writer(), sc.budget, &sc.counters, o.HighWater)
 	if sc.idle > 0 {
 		sc.lastSeen.Store(time.Now().UnixNano())
 		sc.timer = time.AfterFunc(sc.idle, sc.idleCheck)
 	}
 	return sc
 }
+
+func (c *sconn) outputFailed(err error) { c.fail(err) }
+func (c *sconn) outputOverflow()        { c.fail(ErrOutputOverflow) }
+func (c *sconn) outputDrained()         { _ = c.conn.Close() }
 
 // fail records err as the reason (the first one wins) and closes the
 // connection. Safe from any goroutine; OnClose follows once netpoll has
@@ -83,7 +84,14 @@ func (c *sconn) fail(err error) {
 // Commit. Committing while the output is above the high-water mark closes
 // the connection with ErrOutputOverflow (netpoll cannot pause reads).
 // r[impl serve.reply]
-func (c *sconn) Alloc(n int) (framelink.Slot, error) { return c.tx.Direct(n) }
+func (c *sconn) Alloc(n int) (framelink.Slot, error) {
+	// The sendq.Tx (and its pool of permit states) is made on first use:
+	// most handlers only Send, and an idle connection should cost little.
+	c.txOnce.Do(func() {
+		c.tx = sendq.NewTx(c.out, c.budget, &c.counters, c.max, nil)
+	})
+	return c.tx.Direct(n)
+}
 
 // Send implements framelink.Conn: p is copied once, into netpoll's Writer,
 // as one frame; it never waits. Safe from any goroutine.

@@ -36,8 +36,7 @@ type link struct {
 func newLink(c netpoll.Connection, o framelink.Options) (*link, error) {
 	l := &link{conn: c, max: o.MaxFrame}
 	l.budget = sendq.NewBudget(o.HighWater, o.LowWater)
-	l.out = newOutput(c.Writer(), l.budget, &l.counters, o.HighWater)
-	l.out.failed = func(err error) { l.budget.Close(err) }
+	l.out = newOutput(l, false, c.Writer(), l.budget, &l.counters, o.HighWater)
 	l.tx.Tx = sendq.NewTx(l.out, l.budget, &l.counters, o.MaxFrame, l.closeTx)
 	l.tx.l = l
 	l.rx.init(l)
@@ -51,6 +50,10 @@ func newLink(c netpoll.Connection, o framelink.Options) (*link, error) {
 	}
 	return l, nil
 }
+
+func (l *link) outputFailed(err error) { l.budget.Close(err) }
+func (l *link) outputOverflow()        {}
+func (l *link) outputDrained()         {}
 
 // Tx returns the sending half; safe for concurrent use.
 func (l *link) Tx() framelink.Tx { return &l.tx }

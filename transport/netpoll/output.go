@@ -48,16 +48,12 @@ type output struct {
 	counters *framelink.Counters
 	high     int64
 
-	// overflow, if set, is called (without mu) instead of committing a
-	// frame while the budget is above the high-water mark: served
-	// connections close (netpoll cannot pause reads). So the output holds
-	// at most the high-water mark plus the one frame that crossed it.
-	overflow func()
-	// failed is called (without mu) once when a flush fails.
-	failed func(error)
-	// drained, if set, is called (without mu) when the output becomes
-	// empty after shutDrain: a graceful Conn.Close.
-	drained func()
+	owner outputOwner
+	// served: a push-API connection. A frame committed while the budget
+	// is above the high-water mark is refused and owner.outputOverflow
+	// closes the connection (netpoll cannot pause reads), so the output
+	// holds at most the high-water mark plus the frame that crossed it.
+	served bool
 	// flushFn is flushLoop as a func value made once: "go o.flushFn()"
 	// does not allocate, "go o.flushFn()" does.
 	flushFn func()
@@ -71,11 +67,18 @@ type output struct {
 	sideLen  int                 // bytes Malloc'd in side
 	shut     error               // commits fail with it (local close)
 	err      error               // the Writer is off limits (closed or failed)
-	drain    bool                // call drained once empty
+	drain    bool                // call owner.outputDrained once empty
 }
 
-func newOutput(w netpoll.Writer, budget *sendq.Budget, counters *framelink.Counters, high int) *output {
-	o := &output{w: w, budget: budget, counters: counters, high: int64(high)}
+// outputOwner is told (without output.mu held) what happened to the output.
+type outputOwner interface {
+	outputFailed(err error) // a flush failed (once)
+	outputOverflow()        // served only: a commit above the high-water mark
+	outputDrained()         // the output is empty after shutDrain
+}
+
+func newOutput(owner outputOwner, served bool, w netpoll.Writer, budget *sendq.Budget, counters *framelink.Counters, high int) *output {
+	o := &output{owner: owner, served: served, w: w, budget: budget, counters: counters, high: int64(high)}
 	o.idle.L = &o.mu
 	o.flushFn = o.flushLoop
 	return o
@@ -99,7 +102,7 @@ func (o *output) Commit(frame []byte) error {
 	if o.overLocked() {
 		o.mu.Unlock()
 		pool.Put(frame)
-		o.overflow()
+		o.owner.outputOverflow()
 		return ErrOutputOverflow
 	}
 	n := len(frame)
@@ -122,7 +125,7 @@ func (o *output) send(p []byte) error {
 	}
 	if o.overLocked() {
 		o.mu.Unlock()
-		o.overflow()
+		o.owner.outputOverflow()
 		return ErrOutputOverflow
 	}
 	n := codec.HeaderSize + len(p)
@@ -163,7 +166,7 @@ func (o *output) closedLocked() error {
 // overLocked reports whether a served connection's output is already
 // above the high-water mark (see overflow).
 func (o *output) overLocked() bool {
-	return o.overflow != nil && o.budget.Queued() > o.high
+	return o.served && o.budget.Queued() > o.high
 }
 
 // after runs what a commit decided under mu: start the flusher.
@@ -237,24 +240,21 @@ func (o *output) flushLoop() {
 			o.dropLocked()
 			o.flushing = false
 			o.idle.Broadcast()
-			failed := o.failed
 			werr := o.err
 			o.mu.Unlock()
-			if failed != nil {
-				failed(werr)
-			}
+			o.owner.outputFailed(werr)
 			return
 		}
 	}
 	o.flushing = false
 	o.idle.Broadcast()
-	drained := o.drain && o.err == nil && o.drained != nil
+	drained := o.drain && o.err == nil
 	if drained {
 		o.drain = false
 	}
 	o.mu.Unlock()
 	if drained {
-		o.drained()
+		o.owner.outputDrained()
 	}
 }
 
@@ -286,9 +286,9 @@ func (o *output) waitDrained() error {
 	return o.err
 }
 
-// shutDrain makes later commits fail with err and calls drained once the
+// shutDrain makes later commits fail with err and calls outputDrained once the
 // frames committed so far are flushed (at once if there are none). It
-// reports false if the output already failed (drained is not called).
+// reports false if the output already failed (outputDrained is not called).
 func (o *output) shutDrain(err error) bool {
 	o.mu.Lock()
 	if o.shut == nil {
@@ -307,8 +307,8 @@ func (o *output) shutDrain(err error) bool {
 	if start {
 		go o.flushFn()
 	}
-	if empty && o.drained != nil {
-		o.drained()
+	if empty {
+		o.owner.outputDrained()
 	}
 	return true
 }
