@@ -14,7 +14,7 @@ import (
 )
 
 func forEachPair(t *testing.T, f func(t *testing.T, mk func(*testing.T, framelink.Options) (framelink.Link, framelink.Link))) {
-	for _, name := range []string{"tcp", "unix", "netpipe", "ospipe"} {
+	for _, name := range []string{"tcp", "unix", "netpipe", "ospipe", "iopipe"} {
 		t.Run(name, func(t *testing.T) { f(t, pairs[name]) })
 	}
 }

@@ -8,7 +8,7 @@ import (
 
 // r[verify transport.netstd] r[verify conformance.suite]
 func TestConformance(t *testing.T) {
-	for _, name := range []string{"tcp", "unix", "netpipe", "ospipe"} {
+	for _, name := range []string{"tcp", "unix", "netpipe", "ospipe", "iopipe"} {
 		t.Run(name, func(t *testing.T) {
 			var opts []linktest.Option
 			if name == "netpipe" {

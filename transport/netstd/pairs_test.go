@@ -2,6 +2,7 @@ package netstd
 
 import (
 	"context"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ var (
 		"unix":    unixPair,
 		"netpipe": netPipePair,
 		"ospipe":  osPipePair,
+		"iopipe":  ioPipePair,
 	}
 	rawPairs = map[string]func(t *testing.T, o framelink.Options) (framelink.Link, net.Conn){
 		"tcp":     tcpRawPair,
@@ -98,6 +100,24 @@ func osPipePair(t *testing.T, o framelink.Options) (a, b framelink.Link) {
 		t.Fatal(err)
 	}
 	a, err = NewStreamLink(r1, w2, nil, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	b, err = NewStreamLink(r2, w1, nil, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return a, b
+}
+
+// ioPipePair links over two io.Pipes: readers without deadlines, so
+// Recv goes through the pump goroutine.
+func ioPipePair(t *testing.T, o framelink.Options) (a, b framelink.Link) {
+	r1, w1 := io.Pipe()
+	r2, w2 := io.Pipe()
+	a, err := NewStreamLink(r1, w2, nil, o)
 	if err != nil {
 		t.Fatal(err)
 	}
