@@ -88,6 +88,7 @@ type conn struct {
 
 	// pull links only
 	rx       *rxQueue
+	wo       *writeOnly // after the peer's half-close (rescue.go); under mu
 	closedCh chan struct{} // closed once OnClose ran
 	closing  sync.Once
 	accepted bool // handed out by Accept (server side); under engine.acceptMu
@@ -166,6 +167,10 @@ func (c *conn) kick() {
 // after every connection's OnClose ran, so a trigger never reaches a
 // closed (and maybe reused) eventfd.
 func (c *conn) kickLocked() {
+	if c.wo != nil {
+		c.wo.wake(c.closeAsked)
+		return
+	}
 	if c.closed || c.taskQueued || c.gc == nil {
 		return
 	}

@@ -75,9 +75,18 @@
 // # Other gnet limits
 //
 //   - gnet closes a connection entirely when the peer shuts its write side
-//     down (it treats end of stream as the end of the connection), so after
-//     the peer's Tx.Close a gnet link can no longer send. Tx.Close itself
-//     is a real half-close (shutdown SHUT_WR after everything was written).
+//     down (it treats end of stream as the end of the connection). A pull
+//     link survives it: in OnClose, before gnet closes its descriptor, the
+//     link takes a duplicate of the socket and lives on write-only, served
+//     by one goroutine on Go's poller until Tx.Close or Link.Close
+//     (rescue.go), so the peer's Tx.Close is a true half-close
+//     (r[link.tx.close]). Exception: if gnet still holds output for it at
+//     that moment (a peer that also stopped reading), gnet flushes that
+//     once without waiting and drops the rest, so the link is closed. A
+//     push connection (Serve) ends with OnClose at the peer's end of
+//     stream; replies not yet written are flushed best effort by gnet.
+//     Tx.Close itself is a real half-close (shutdown SHUT_WR after
+//     everything was written).
 //   - gnet keeps a process-wide default logger that each engine replaces
 //     with its Options.Logger; framelink passes one that drops debug and
 //     info lines and logs warnings and errors through package log.

@@ -50,14 +50,9 @@ func TestLinkBasic(t *testing.T) {
 	}
 }
 
-// halfCloseReason: gnet v2.9.7 closes a connection as soon as a read
-// returns end of stream, so a gnet link cannot send after its peer's
-// Tx.Close (see the package documentation).
-const halfCloseReason = "gnet closes the whole connection when the peer shuts its write side down"
-
 // r[verify conformance.suite]
 func TestLinktest(t *testing.T) {
-	linktest.Run(t, linkPair, linktest.Skip("TxClose/HalfClose", halfCloseReason))
+	linktest.Run(t, linkPair)
 }
 
 func TestLinktestRawDial(t *testing.T) {

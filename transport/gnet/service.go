@@ -360,6 +360,15 @@ func (c *conn) onClose(err error) {
 			cause = err
 		}
 	}
+	if cause == io.EOF && c.rx != nil && c.closeErr == nil && c.gc.OutboundBuffered() == 0 && c.rescue() {
+		// The link lives on, write-only (rescue.go).
+		c.dead = true
+		c.setWatched(false)
+		c.deadline.Store(0)
+		c.e.unregister(c)
+		c.rx.fail(io.EOF, false)
+		return
+	}
 	c.dead = true
 	c.mu.Lock()
 	c.closed = true

@@ -42,6 +42,10 @@ const directMaxIov = 8
 // appending to pending (c.mu held): nothing when a writer is active or the
 // loop will flush; true to become the direct writer; else a loop task.
 func (c *conn) afterAppendLocked() (direct bool) {
+	if c.wo != nil {
+		c.wo.wake(false)
+		return false
+	}
 	if c.inLoop || c.writing {
 		return false
 	}
