@@ -88,7 +88,7 @@ type conn struct {
 
 	// pull links only
 	rx       *rxQueue
-	wo       *writeOnly // after the peer's half-close (rescue.go); under mu
+	wo       *writeOnly    // after the peer's half-close (rescue.go); under mu
 	closedCh chan struct{} // closed once OnClose ran
 	closing  sync.Once
 	accepted bool // handed out by Accept (server side); under engine.acceptMu
