@@ -35,9 +35,13 @@ func rawRead(c net.Conn) ([]byte, error) {
 	return p, err
 }
 
+func dialRaw(s framelink.Server) (net.Conn, error) {
+	return net.Dial(s.Addr().Network(), s.Addr().String())
+}
+
 func rawDial(t *testing.T, s framelink.Server) net.Conn {
 	t.Helper()
-	c, err := net.Dial(s.Addr().Network(), s.Addr().String())
+	c, err := dialRaw(s)
 	if err != nil {
 		t.Fatal(err)
 	}
