@@ -22,7 +22,7 @@ type Dialer struct {
 	// Options configure each link.
 	Options framelink.Options
 	// DisableNoDelay turns Nagle's algorithm back on for TCP (TCP_NODELAY
-	// off). By default it is off: frames leave at once.
+	// off). By default TCP_NODELAY is on: frames leave at once.
 	DisableNoDelay bool
 	// Net dials TCP and Unix connections: timeouts, keep-alive, local
 	// address. Its zero value is fine.

@@ -25,7 +25,20 @@
 // (r[link.tx.backpressure]).
 //
 // Serving: one goroutine per connection reads frames and calls the
-// Handler; replies committed inside callbacks are written by that same
+// Handler with a view of its read buffer (no copy; valid until OnFrame
+// returns). Replies committed inside callbacks are written by that same
 // goroutine before it blocks for more input, so an echo costs no goroutine
-// hop. Replies from other goroutines wake a short-lived flusher.
+// hop; replies committed from other goroutines interrupt its read (a past
+// read deadline) and it writes them. An idle served connection holds no
+// read or write buffer.
+//
+// Ownership and goroutines: a link's Tx is safe for concurrent use; Recv is
+// called from one goroutine at a time; a received Frame's bytes belong to
+// the caller until Frame.Release. Link.Close, Stats and Tx.Close are safe
+// from any goroutine. A served Conn's methods are safe from any goroutine.
+//
+// Limits: net.Pipe has no half-close, so Tx.Close on a net.Pipe link closes
+// the whole pipe and the link cannot receive afterwards. A stream link over
+// a reader without deadlines (a terminal, Windows stdio) cannot interrupt a
+// blocked read; Close does not wait for its reader goroutine then.
 package netstd
