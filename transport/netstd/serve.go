@@ -41,7 +41,7 @@ func Serve(network, addr string, h framelink.Handler, o framelink.Options) (fram
 // For each connection one goroutine calls OnOpen, then reads frames and
 // calls OnFrame with each payload (valid until OnFrame returns), then
 // OnClose. Replies committed during callbacks are written by that
-// goroutine before it reads again, all of them in one writev; replies
+// goroutine before it reads again, all of them in one write(v); replies
 // committed from other goroutines interrupt its read to be written.
 // Because the goroutine writes before it reads, a peer that does not read
 // its replies stops the reading of its requests (r[serve.reply]), and a
