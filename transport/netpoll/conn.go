@@ -137,9 +137,7 @@ func (c *sconn) SetContext(v any) {
 
 // Stats implements framelink.Conn.
 func (c *sconn) Stats() framelink.Stats {
-	s := c.counters.Snapshot()
-	s.QueuedBytes = c.budget.Queued()
-	return s
+	return c.out.stats()
 }
 
 // onConnect runs in a netpoll worker goroutine before any OnRequest.
@@ -162,6 +160,14 @@ func (c *sconn) onRequest() {
 	r := c.conn.Reader()
 	h := c.srv.h
 	c.out.beginBatch()
+	// Frames and bytes received are counted once per batch.
+	var frames, bytes uint64
+	defer func() {
+		if frames > 0 {
+			c.counters.FramesIn.Add(frames)
+			c.counters.BytesIn.Add(bytes)
+		}
+	}()
 	for !c.closing.Load() {
 		l := r.Len()
 		if l == 0 {
@@ -192,7 +198,8 @@ func (c *sconn) onRequest() {
 			c.readFailed(err, r)
 			break
 		}
-		c.counters.In(total - codec.HeaderSize)
+		frames++
+		bytes += uint64(total - codec.HeaderSize)
 		if c.timer != nil {
 			c.lastSeen.Store(time.Now().UnixNano())
 		}

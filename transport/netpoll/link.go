@@ -64,9 +64,7 @@ func (l *link) Rx() framelink.Rx { return &l.rx }
 // Stats returns the counters; QueuedBytes are the bytes committed but not
 // yet handed to the kernel.
 func (l *link) Stats() framelink.Stats {
-	s := l.counters.Snapshot()
-	s.QueuedBytes = l.budget.Queued()
-	return s
+	return l.out.stats()
 }
 
 // Close closes both halves: pending Reserve and Recv return ErrClosed, the
