@@ -97,7 +97,20 @@
 //     connections are refused (closed on open) until the last accepted
 //     link is closed, which stops the engine.
 //
+// # Memory
+//
+// gnet allocates a connection's inbound and outbound ring buffers lazily
+// and gives them back to its pools when they empty; framelink's per-
+// connection state is one struct (about 400 bytes) plus its budget and Tx.
+// Measured with 5,000 idle connections held by a child process
+// (BenchmarkIdleMemory): about 1,000 bytes of live heap per connection on
+// framelink's Serve against about 340 for a bare gnet echo (r[perf.idle]).
+// Output buffers come from the pool only while frames are in flight.
+//
 // # Timeouts
+//
+// gnet's Conn.SetDeadline family returns ErrUnsupportedOp, so deadlines
+// are kept by the engine.
 //
 // FrameTimeout and IdleTimeout (r[serve.timeouts]) are checked by the
 // ticker, which queues a look on the loop of each connection whose

@@ -67,6 +67,11 @@ func (a *app) OnClose(c gnet.Conn, err error) gnet.Action {
 
 func start(t *testing.T) (*app, string) {
 	t.Helper()
+	return startTB(t)
+}
+
+func startTB(t testing.TB) (*app, string) {
+	t.Helper()
 	a := &app{codec: New(1 << 20), booted: make(chan struct{}), closed: make(chan error, 8)}
 	done := make(chan error, 1)
 	go func() { done <- gnet.Run(a, "tcp://127.0.0.1:0", gnet.WithMulticore(true)) }()
