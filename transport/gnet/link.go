@@ -140,6 +140,9 @@ func (q *rxQueue) pop() (b []byte, err error, resume, ok bool) {
 	switch {
 	case q.head == len(q.q):
 		q.q, q.head = q.q[:0], 0
+		if cap(q.q) > 64 { // an idle link keeps no burst-sized backlog
+			q.q = nil
+		}
 	case q.head > 32 && q.head > len(q.q)/2:
 		n := copy(q.q, q.q[q.head:])
 		clear(q.q[n:])
