@@ -488,3 +488,62 @@ func testShutdown(t *testing.T, e *engine, busy bool) {
 	}
 	noteFrames(ce.name, sent, recv, 0, 0)
 }
+
+// TestFaultCloseThenDrain: a link sends frames, closes its sending half
+// (Tx.Close) at once, and keeps receiving: a raw peer echoes every byte
+// and half-closes after the last one. The link receives every echo, then
+// io.EOF. (Its receive queue fills while it is still sending, so the
+// peer's end of stream arrives while echoes wait to be received.)
+//
+// r[verify link.tx.close] r[verify link.rx.eof] r[verify link.split]
+func TestFaultCloseThenDrain(t *testing.T) {
+	forClients(t, "Tx.Close then drain echoes", func(t *testing.T, e *engine) {
+		const rounds, n = 20, 100
+		fails := 0
+		for round := range rounds {
+			ln := rawListen(t)
+			l := dialLink(t, e, ln.Addr().String(), framelink.Options{MaxFrame: 64 << 10, HighWater: 256 << 10, LowWater: 64 << 10})
+			peer := acceptRaw(t, ln)
+			ctx := testCtx(t)
+			go func() {
+				io.Copy(peer, peer)
+				peer.CloseWrite()
+			}()
+			serr := make(chan error, 1)
+			go func() {
+				for i := range n {
+					if err := l.Tx().Send(ctx, make([]byte, (i*7919)%(64<<10))); err != nil {
+						serr <- err
+						return
+					}
+				}
+				serr <- l.Tx().Close()
+			}()
+			got := 0
+			var end error
+			for {
+				f, err := l.Rx().Recv(ctx)
+				if err != nil {
+					end = err
+					break
+				}
+				if want := (got * 7919) % (64 << 10); f.Len() != want {
+					t.Fatalf("round %d: echo %d has %d bytes, want %d", round, got, f.Len(), want)
+				}
+				f.Release()
+				got++
+			}
+			if err := <-serr; err != nil {
+				t.Fatalf("round %d: sending: %v", round, err)
+			}
+			if got != n || !errors.Is(end, io.EOF) || errors.Is(end, io.ErrUnexpectedEOF) {
+				fails++
+				t.Logf("round %d: %d of %d echoes, then %v", round, got, n, end)
+			}
+			l.Close()
+		}
+		if fails > 0 {
+			t.Errorf("%s: %d of %d rounds lost echoes that the peer had sent before its clean end of stream", e.name, fails, rounds)
+		}
+	})
+}

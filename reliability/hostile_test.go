@@ -122,6 +122,47 @@ func TestHostileOversize(t *testing.T) {
 	}
 }
 
+// TestHostileOversizeAfterFrames: whole frames followed by an oversize
+// header, all in one segment that arrives before the pull server even
+// accepts the link. Recv returns every whole frame, then
+// ErrFrameTooLarge: the protocol error must not destroy the frames
+// received before it, nor may the replies sent meanwhile.
+//
+// r[verify wire.max] r[verify link.order] r[verify link.rx.error]
+func TestHostileOversizeAfterFrames(t *testing.T) {
+	forServers(t, "frames then an oversize header (pull)", []serverKind{pull}, func(t *testing.T, e *engine, k serverKind) {
+		ln, err := e.listen("tcp", loopback, framelink.Options{MaxFrame: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		c := rawDial(t, ln.Addr().String())
+		c.Write(append(encode(small[:4]...), header(1000)...))
+		ctx := testCtx(t)
+		l, err := ln.Accept(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		for i, w := range small[:4] {
+			p, err := recvFrame(ctx, l)
+			if err != nil || !bytes.Equal(p, w) {
+				t.Fatalf("Recv %d: %q, %v; want %q: frames received before the oversize header were lost", i, p, err, w)
+			}
+			// Reply, as a server does. The link may already be closed by
+			// the protocol error (r[wire.max]); that must not destroy the
+			// frames still to be received.
+			if err := l.Tx().Send(ctx, p); err != nil && !closedErr(err) {
+				t.Fatalf("Send %d: %v", i, err)
+			}
+		}
+		_, err = recvFrame(ctx, l)
+		if !errors.Is(err, framelink.ErrFrameTooLarge) {
+			t.Fatalf("Recv after the frames: %v, want ErrFrameTooLarge", err)
+		}
+	})
+}
+
 // TestHostileTruncated: a stream that ends (FIN) inside a header or a
 // payload is io.ErrUnexpectedEOF, never a clean end, and the partial
 // frame is never delivered.
@@ -266,7 +307,7 @@ func TestHostileGarbage(t *testing.T) {
 					t.Errorf("server ended with %v, want %v", sc.closeErr, wantEnd)
 				}
 				if n := sc.framesIn.Load(); n != uint64(len(want)) {
-					t.Errorf("server delivered %d frames, the reference decoder %d", n, len(want))
+					t.Errorf("server delivered %d frames, the reference decoder %d (server ended with %v; want end %v; errs %v)", n, len(want), sc.closeErr, wantEnd, srv.errs())
 				}
 				if len(got) > len(want) {
 					t.Fatalf("%d echoes for %d frames", len(got), len(want))

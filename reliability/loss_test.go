@@ -257,6 +257,13 @@ func runCell(t *testing.T, c cell, cfg lossConfig, o framelink.Options, seed uin
 		}
 	}
 	if t.Failed() {
+		for _, sc := range srv.snapshot() {
+			t.Logf("server conn %d (first stream %#x): %d frames in, %d echoes committed, ended with %v",
+				sc.id, sc.tag.Load(), sc.framesIn.Load(), sc.framesOut.Load(), sc.closeErr)
+		}
+		for i, r := range results {
+			t.Logf("client conn %d: %d frames committed, %d received", i+1, r.sent, r.recv)
+		}
 		return
 	}
 	tot.rounds++

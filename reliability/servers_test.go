@@ -313,6 +313,7 @@ func (s *echoServer) acceptLoop(ctx context.Context, seed uint64) {
 func (s *echoServer) linkLoop(ctx context.Context, c *srvConn) {
 	defer s.wg.Done()
 	l := c.link
+	echoDead := false
 	defer func() {
 		l.Close()
 		close(c.done)
@@ -331,6 +332,9 @@ func (s *echoServer) linkLoop(ctx context.Context, c *srvConn) {
 			if ctx.Err() != nil {
 				return // the server is stopping
 			}
+			// Flush the echoes already committed (the deferred Close would
+			// drop them), whatever ended the input.
+			l.Tx().Close()
 			// r[verify link.rx.error]: a dead receiver never yields a frame.
 			rctx, cancel := context.WithTimeout(context.Background(), hangLimit)
 			if f, err2 := l.Rx().Recv(rctx); err2 == nil {
@@ -342,7 +346,7 @@ func (s *echoServer) linkLoop(ctx context.Context, c *srvConn) {
 			return
 		}
 		s.observe(c, f.Bytes())
-		if s.noEcho {
+		if s.noEcho || echoDead {
 			f.Release()
 			continue
 		}
@@ -360,8 +364,15 @@ func (s *echoServer) linkLoop(ctx context.Context, c *srvConn) {
 			if !closedErr(err) && !resetErr(err) && ctx.Err() == nil {
 				s.fail(fmt.Errorf("pull echo on conn %d: %w", c.id, err))
 			}
-			c.closeErr = err
-			return
+			if ctx.Err() != nil {
+				c.closeErr = err
+				return
+			}
+			// The sending half is dead (the peer went away, or a
+			// protocol error closed the link): keep receiving what
+			// arrived, to count it, until Recv fails too.
+			echoDead = true
+			continue
 		}
 		c.framesOut.Add(1)
 		c.notePeak(l.Stats().QueuedBytes)
