@@ -53,7 +53,7 @@ type sconn struct {
 }
 
 func newSconn(s *server, nc net.Conn) *sconn {
-	c := &sconn{s: s, nc: nc, writev: hasWritev(nc)}
+	c := &sconn{s: s, nc: nc, writev: hasWritev(nc), progress: true} // progress: arm the idle timeout before the first read
 	c.budget = sendq.NewBudget(s.opts.HighWater, s.opts.LowWater)
 	c.q = sendq.NewQueue(c.budget)
 	c.tx = sendq.NewTx((*connSink)(c), c.budget, &c.counters, s.opts.MaxFrame, nil)
