@@ -97,9 +97,16 @@ func checkLeaks(t *testing.T, es ...*engine) {
 		}
 		var after int
 		if before >= 0 {
-			ok := poll(func() bool { after = countFDs(); return after <= before })
+			polls := 0
+			ok := poll(func() bool {
+				if polls++; polls%64 == 0 {
+					runtime.GC() // descriptors closed by finalizers
+				}
+				after = countFDs()
+				return after <= before
+			})
 			if !ok {
-				t.Errorf("file descriptors leaked: %d open before, %d after", before, after)
+				t.Errorf("file descriptors leaked: %d open before, %d after: %v", before, after, fdTargets())
 			}
 		}
 		err := goleak.Find(opts...)
@@ -110,4 +117,21 @@ func checkLeaks(t *testing.T, es ...*engine) {
 			noteLeaks(e.name, before, after, err)
 		}
 	})
+}
+
+// fdTargets lists what the open descriptors point at, for a leak report.
+func fdTargets() []string {
+	d, err := os.Open("/proc/self/fd")
+	if err != nil {
+		return nil
+	}
+	defer d.Close()
+	names, _ := d.Readdirnames(-1)
+	var out []string
+	for _, n := range names {
+		if l, err := os.Readlink("/proc/self/fd/" + n); err == nil {
+			out = append(out, n+"->"+l)
+		}
+	}
+	return out
 }
