@@ -7,6 +7,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/cloudwego/netpoll"
@@ -45,6 +46,9 @@ type sconn struct {
 	timer    *time.Timer
 	lastSeen atomic.Int64 // UnixNano of the last frame (or open)
 
+	fdMu   sync.Mutex
+	fdGone bool // onClosed ran: the descriptor is netpoll's to close
+
 	ctxMu sync.Mutex
 	user  any
 }
@@ -64,7 +68,7 @@ func newSconn(s *server, c netpoll.Connection) *sconn {
 
 func (c *sconn) outputFailed(err error) { c.fail(err) }
 func (c *sconn) outputOverflow()        { c.fail(ErrOutputOverflow) }
-func (c *sconn) outputDrained()         { _ = c.conn.Close() }
+func (c *sconn) outputDrained()         { c.shutdown() }
 
 // fail records err as the reason (the first one wins) and closes the
 // connection. Safe from any goroutine; OnClose follows once netpoll has
@@ -76,7 +80,24 @@ func (c *sconn) fail(err error) {
 		err = framelink.ErrClosed
 	}
 	c.out.fail(err) // later Alloc/Send return the reason
-	_ = c.conn.Close()
+	c.shutdown()
+}
+
+// shutdown ends the connection by shutting its socket down: netpoll's
+// poller sees the hang-up, removes the descriptor from epoll, wakes any
+// blocked read or flush, and runs the close callbacks (onClosed) once no
+// OnRequest runs; only then does netpoll close the descriptor. Calling
+// netpoll's Close from here instead would close the descriptor while the
+// poller may still be handling an event for it on another thread, and a
+// late removal from epoll could hit a new connection that reused the
+// number. Safe from any goroutine; a no-op once onClosed ran (the
+// descriptor may then be closed and reused).
+func (c *sconn) shutdown() {
+	c.fdMu.Lock()
+	if !c.fdGone {
+		_ = syscall.Shutdown(c.conn.(netpoll.Conn).Fd(), syscall.SHUT_RDWR)
+	}
+	c.fdMu.Unlock()
 }
 
 // Alloc implements framelink.Conn: a Slot for one frame, without waiting.
@@ -110,7 +131,7 @@ func (c *sconn) Close() error {
 		return nil
 	}
 	if !c.out.shutDrain(framelink.ErrClosed) {
-		_ = c.conn.Close()
+		c.shutdown()
 	}
 	return nil
 }
@@ -235,6 +256,9 @@ func (c *sconn) readFailed(err error, r netpoll.Reader) {
 	}
 	if err == nil {
 		c.closing.Store(true)
+		c.shutdown()
+		// netpoll calls OnRequest again while input is unread and the
+		// connection is not closed by "the user": mark it so.
 		_ = c.conn.Close()
 		return
 	}
@@ -258,6 +282,9 @@ func (c *sconn) idleCheck() {
 // onClosed is the connection's close callback: netpoll calls it once, after
 // the last OnRequest returned and before it frees the buffers.
 func (c *sconn) onClosed() {
+	c.fdMu.Lock()
+	c.fdGone = true
+	c.fdMu.Unlock()
 	c.closing.Store(true)
 	c.out.closeWait(framelink.ErrClosed)
 	c.budget.Close(framelink.ErrClosed)

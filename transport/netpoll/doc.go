@@ -8,7 +8,7 @@
 // pollers (runtime.GOMAXPROCS/20+1 goroutines in Poll.Wait) and its worker
 // pool are created by netpoll on first use, with its defaults, and shared
 // with any other netpoll user in the process. They outlive every server
-// and link; tests ignore them in goleak (see IgnoreGoroutines).
+// and link; goroutine-leak checks must ignore them (BackgroundFuncs).
 //
 // # Receiving (push API)
 //
@@ -33,29 +33,59 @@
 // A frame is written into the connection's netpoll Writer: Send and
 // Conn.Send Malloc header+payload there and copy once, like a hand-written
 // netpoll server. Slots from Permit.Alloc / Conn.Alloc are pool buffers
-// copied into the Writer at Commit (holding the Writer from Alloc to Commit
-// would deadlock a goroutine holding two slots, and a Malloc'd region
-// cannot be taken back once another follows it), so Discard and Release
-// only return a pool buffer. Flushing is done by one short-lived flusher
-// goroutine per connection, started when there is output and none runs,
-// at the end of each OnRequest batch for replies: netpoll's Flush blocks
-// until its poller has written everything when the socket is full, and
-// Commit must never wait for the network. Frames committed during a flush
-// are queued and leave together in the next one (r[link.tx.coalesce]).
-// The byte budget counts bytes from Commit until the Flush that carried
-// them returned, i.e. until they are in the kernel.
+// copied into the Writer at Commit: holding the Writer from Alloc to
+// Commit would deadlock a goroutine holding two slots and stall every
+// other sender behind a slow one, and netpoll has no way to take back a
+// Malloc'd region once another follows it (MallocAck only truncates the
+// tail). So Discard and Permit.Release only return a pool buffer; nothing
+// half-written can be flushed (r[link.tx.discard]).
+//
+// netpoll's Flush publishes what was Malloc'd, writes what the socket
+// takes and, when the socket is full, blocks until its poller has written
+// the rest. Commit must never wait for the network, so Flush runs in one
+// short-lived flusher goroutine per connection, started when there is
+// output and none runs (for replies: once, at the end of each OnRequest
+// batch). While it runs, new frames are Malloc'd into a second LinkBuffer
+// that the flusher splices behind the Writer (Append, no copy) before its
+// next Flush: frames committed during a write leave together in one
+// sendmsg (r[link.tx.coalesce]), a lone frame leaves at once. The byte
+// budget counts bytes from Commit until the Flush that carried them
+// returned, i.e. until netpoll handed them to the kernel.
 //
 // # Backpressure
 //
 // Pull links: Reserve and Send block while the budget is above the
-// high-water mark (r[link.tx.backpressure]).
+// high-water mark, until it falls under the low-water mark
+// (r[link.tx.backpressure]).
 //
-// Served connections: netpoll cannot stop reading a connection (there is
-// no API to pause its poller, and unread input makes it call OnRequest in
-// a loop). So, as r[serve.reply] allows, a connection whose output passes
-// the high-water mark is closed with ErrOutputOverflow instead of being
-// paused: a peer that sends without reading costs at most the high-water
-// mark plus one frame per sender.
+// Served connections: netpoll cannot stop reading a connection. Its
+// poller reads every readable socket into the connection's input buffer
+// (there is no API to pause it), and an OnRequest that leaves input unread
+// is called again at once. Blocking OnRequest until the output drains
+// would only move the growth to netpoll's input buffer. So, as
+// r[serve.reply] allows, a frame committed on a connection whose output is
+// already above the high-water mark is refused with ErrOutputOverflow and
+// the connection is closed with that error: a peer that sends without
+// reading costs at most the high-water mark plus the frame that crossed
+// it. A single frame larger than the mark is still sent.
+//
+// The same poller behaviour limits netpoll as a receiver: a pull link
+// buffers whatever its peer sends whether or not Recv is called, so a
+// netpoll receiver never makes its sender block (the sender's own budget
+// is honest; it is the receiver's memory that grows). And netpoll treats a
+// peer's half-close (EPOLLRDHUP) as the end of the connection, so a
+// netpoll link cannot send after it read io.EOF. The conformance tests
+// skip exactly these cases, with the reason, and check the netpoll sender
+// against a non-reading netstd link and a raw socket instead.
+//
+// # Idle connections
+//
+// No goroutine and no framelink buffer is held by an idle connection
+// (r[perf.idle]): a few hundred bytes of state. netpoll itself keeps a
+// 4 KiB input node, a 4 KiB output node and a 1.3 KiB iovec array per
+// connection, which only its process-wide Configure(BufferSize) could
+// change, so an idle framelink connection costs netpoll's own footprint
+// plus that state (BenchmarkIdleConns).
 //
 // # Errors
 //
@@ -76,3 +106,14 @@
 // through a helper goroutine; if ctx ends first the helper's frame is
 // returned by the next Recv, never lost.
 package netpoll
+
+// BackgroundFuncs names the functions of netpoll's process-wide goroutines,
+// which outlive every framelink server and link: its pollers (started on
+// first use, never stopped), its worker pool (workers exit shortly after
+// their last task) and its batched hang-up handling. Leak checks pass them
+// to goleak.IgnoreAnyFunction. Read only.
+var BackgroundFuncs = []string{
+	"github.com/cloudwego/netpoll.(*defaultPoll).Wait",
+	"github.com/bytedance/gopkg/util/gopool.(*worker).run.func1",
+	"github.com/cloudwego/netpoll.(*defaultPoll).onhups.func1",
+}

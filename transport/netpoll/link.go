@@ -2,9 +2,11 @@ package netpoll
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/cloudwego/netpoll"
 	"github.com/framelink/framelink"
@@ -27,14 +29,30 @@ type link struct {
 	rx       rx
 
 	closeOnce sync.Once
-	fdMu      sync.Mutex // orders Tx.Close's shutdown(2) before Close's close(2)
+	connOnce  sync.Once
+	hup       chan struct{} // closed when netpoll's poller saw the hang-up
+	fdMu      sync.Mutex    // orders Tx.Close's shutdown(2) before Close's close(2)
 	closed    atomic.Bool
 	helpers   sync.WaitGroup // Recv waiters (see rx)
 }
 
 // newLink wraps c, which the link owns from now on. o is normalized.
 func newLink(c netpoll.Connection, o framelink.Options) (*link, error) {
-	l := &link{conn: c, max: o.MaxFrame}
+	l := &link{conn: c, max: o.MaxFrame, hup: make(chan struct{})}
+	// netpoll calls this from its hang-up handling, after its poller has
+	// removed the descriptor from epoll (see closeConn).
+	var hupOnce sync.Once
+	sd, ok := c.(interface {
+		SetOnDisconnect(netpoll.OnDisconnect) error
+	})
+	if !ok {
+		return nil, errors.New("framelink/netpoll: netpoll connection without SetOnDisconnect")
+	}
+	if err := sd.SetOnDisconnect(func(context.Context, netpoll.Connection) {
+		hupOnce.Do(func() { close(l.hup) })
+	}); err != nil {
+		return nil, err
+	}
 	l.budget = sendq.NewBudget(o.HighWater, o.LowWater)
 	l.out = newOutput(l, false, c.Writer(), l.budget, &l.counters, o.HighWater)
 	l.tx.Tx = sendq.NewTx(l.out, l.budget, &l.counters, o.MaxFrame, l.closeTx)
@@ -77,9 +95,7 @@ func (l *link) Close() error {
 		l.fdMu.Unlock()
 		l.budget.Close(framelink.ErrClosed)
 		l.out.fail(framelink.ErrClosed)
-		// Wakes a Recv waiter and a flusher blocked in Flush, then runs the
-		// close callback (which waits for the flusher) and frees the fd.
-		_ = l.conn.Close()
+		l.closeConn()
 		l.helpers.Wait()
 		l.out.closeWait(framelink.ErrClosed)
 	})
@@ -93,8 +109,35 @@ func (l *link) Close() error {
 func (l *link) abort() {
 	l.budget.Close(framelink.ErrClosed)
 	l.out.fail(framelink.ErrClosed)
-	_ = l.conn.Close()
+	l.closeConn()
 }
+
+// closeConn closes the connection once. A connection without callbacks
+// is closed by netpoll's Close at once, while its poller may still be
+// handling a hang-up of the same descriptor on another thread and remove
+// "it" from epoll a moment later: by then the number can belong to a new
+// connection, which would never see another event. So the socket is shut
+// down first, netpoll's poller sees the hang-up, detaches the descriptor
+// and reports it (OnDisconnect), and only then Close frees the
+// descriptor. Close wakes a Recv waiter and a flusher blocked in Flush
+// and runs the close callback (which waits for the flusher).
+func (l *link) closeConn() {
+	l.connOnce.Do(func() {
+		l.fdMu.Lock()
+		_ = syscall.Shutdown(l.conn.(netpoll.Conn).Fd(), syscall.SHUT_RDWR)
+		l.fdMu.Unlock()
+		t := time.NewTimer(hupWait)
+		select {
+		case <-l.hup:
+		case <-t.C: // not expected; close regardless
+		}
+		t.Stop()
+		_ = l.conn.Close()
+	})
+}
+
+// hupWait bounds closeConn's wait for netpoll to see the hang-up.
+const hupWait = 5 * time.Second
 
 // closeTx is Tx.Close after Reserve was shut: wait until every committed
 // frame is in the kernel, then half-close so the peer reads a clean end of

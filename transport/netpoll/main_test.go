@@ -16,12 +16,12 @@ import (
 // pollers (created on first use, never stopped: netpoll has no per-instance
 // poller and we configure nothing global) and its worker pool (workers
 // exit shortly after their last task). They are not per link or server.
-var ignoreNetpoll = []goleak.Option{
-	goleak.IgnoreTopFunction("github.com/cloudwego/netpoll.(*defaultPoll).Wait"),
-	goleak.IgnoreAnyFunction("github.com/cloudwego/netpoll.(*defaultPoll).Wait"),
-	goleak.IgnoreAnyFunction("github.com/bytedance/gopkg/util/gopool.(*worker).run.func1"),
-	goleak.IgnoreAnyFunction("github.com/cloudwego/netpoll.(*defaultPoll).onhups.func1"),
-}
+var ignoreNetpoll = func() (opts []goleak.Option) {
+	for _, f := range BackgroundFuncs {
+		opts = append(opts, goleak.IgnoreAnyFunction(f))
+	}
+	return opts
+}()
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m, ignoreNetpoll...)
