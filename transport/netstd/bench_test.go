@@ -115,66 +115,92 @@ func BenchmarkServeRoundTripTCP(b *testing.B) {
 }
 
 // BenchmarkSendVsSlot compares the two ways to send a payload that the
-// caller produces (here: fills with a byte pattern) over a TCP link whose
-// peer discards everything: Send produces it in an owned buffer and
-// copies it into the link; Reserve/Alloc/Commit produces it in place.
+// caller produces (here: fills with a byte pattern): Send produces it in an
+// owned buffer and copies it into the link; Reserve/Alloc/Commit produces
+// it in place in the slot. "discard" writes to io.Discard (the CPU cost of
+// the send path alone), "tcp" to a loopback peer that discards.
 func BenchmarkSendVsSlot(b *testing.B) {
 	produce := func(dst []byte, seed byte) {
 		for i := range dst {
 			dst[i] = seed
 		}
 	}
-	for _, size := range benchSizes {
-		for _, mode := range []string{"Send", "Slot"} {
-			b.Run(fmt.Sprintf("%s/%d", mode, size), func(b *testing.B) {
-				c1, c2 := benchConnPair(b)
-				l, err := NewLink(c1, framelink.Options{})
-				if err != nil {
-					b.Fatal(err)
-				}
-				discarded := make(chan struct{})
-				go func() {
-					io.Copy(io.Discard, c2)
-					close(discarded)
-				}()
-				ctx := context.Background()
-				own := make([]byte, size)
-				b.ReportAllocs()
-				b.SetBytes(int64(size))
-				b.ResetTimer()
-				i := 0
-				for b.Loop() {
-					i++
-					if mode == "Send" {
-						produce(own, byte(i))
-						if err := l.Tx().Send(ctx, own); err != nil {
+	for _, sink := range []string{"discard", "tcp"} {
+		for _, size := range benchSizes {
+			for _, mode := range []string{"Send", "Slot"} {
+				b.Run(fmt.Sprintf("%s/%d/%s", sink, size, mode), func(b *testing.B) {
+					l, wait := benchSink(b, sink)
+					ctx := context.Background()
+					own := make([]byte, size)
+					b.ReportAllocs()
+					b.SetBytes(int64(size))
+					i := 0
+					for b.Loop() {
+						i++
+						if mode == "Send" {
+							produce(own, byte(i))
+							if err := l.Tx().Send(ctx, own); err != nil {
+								b.Fatal(err)
+							}
+							continue
+						}
+						pm, err := l.Tx().Reserve(ctx)
+						if err != nil {
 							b.Fatal(err)
 						}
-						continue
+						s, err := pm.Alloc(size)
+						if err != nil {
+							b.Fatal(err)
+						}
+						produce(s.Bytes(), byte(i))
+						if err := s.Commit(); err != nil {
+							b.Fatal(err)
+						}
 					}
-					pm, err := l.Tx().Reserve(ctx)
-					if err != nil {
+					if err := l.Tx().Close(); err != nil {
 						b.Fatal(err)
 					}
-					s, err := pm.Alloc(size)
-					if err != nil {
-						b.Fatal(err)
-					}
-					produce(s.Bytes(), byte(i))
-					if err := s.Commit(); err != nil {
-						b.Fatal(err)
-					}
-				}
-				if err := l.Tx().Close(); err != nil {
-					b.Fatal(err)
-				}
-				b.StopTimer()
-				<-discarded
-				l.Close()
-				c2.Close()
-			})
+					b.StopTimer()
+					wait()
+					l.Close()
+				})
+			}
 		}
 	}
+}
+
+// benchSink returns a link whose output is discarded, and a function that
+// waits until the discarding side has seen the end of stream.
+func benchSink(b *testing.B, kind string) (framelink.Link, func()) {
+	if kind == "discard" {
+		pr, pw := io.Pipe() // an input that never delivers
+		l, err := NewStreamLink(pr, io.Discard, multiCloser{pr, pw}, framelink.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return l, func() {}
+	}
+	c1, c2 := benchConnPair(b)
+	l, err := NewLink(c1, framelink.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	discarded := make(chan struct{})
+	go func() {
+		io.Copy(io.Discard, c2)
+		c2.Close()
+		close(discarded)
+	}()
+	return l, func() { <-discarded }
+}
+
+type multiCloser []io.Closer
+
+func (m multiCloser) Close() error {
+	for _, c := range m {
+		c.Close()
+	}
+	return nil
 }
 
 func benchConnPair(b *testing.B) (net.Conn, net.Conn) {
