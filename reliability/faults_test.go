@@ -387,8 +387,7 @@ func TestFaultShutdown(t *testing.T) {
 func testShutdown(t *testing.T, e *engine, busy bool) {
 	const conns, frames = 6, 150
 	o := framelink.Options{MaxFrame: 64 << 10}
-	srv := startEcho(t, e, push, serverOpts(e, push, o), 3)
-	srv.verify = true
+	srv := startEcho(t, e, push, serverOpts(e, push, o), 3, verifying)
 	ce := clientFor(e)
 	ctx := testCtx(t)
 	var clients []*taggedClient

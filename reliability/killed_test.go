@@ -19,8 +19,7 @@ func TestFaultClientKilled(t *testing.T) {
 	o := framelink.Options{MaxFrame: 64 << 10}
 	t.Run("abrupt-close", func(t *testing.T) {
 		forServers(t, "client closed abruptly", nil, func(t *testing.T, e *engine, k serverKind) {
-			srv := startEcho(t, e, k, serverOpts(e, k, o), 4)
-			srv.verify = true
+			srv := startEcho(t, e, k, serverOpts(e, k, o), 4, verifying)
 			ce := clientFor(e)
 			ctx := testCtx(t)
 			const conns = 4
@@ -63,8 +62,7 @@ func TestFaultClientKilled(t *testing.T) {
 			t.Skip("in the helper process")
 		}
 		forServers(t, "client process killed (SIGKILL)", nil, func(t *testing.T, e *engine, k serverKind) {
-			srv := startEcho(t, e, k, serverOpts(e, k, o), 5)
-			srv.verify = true
+			srv := startEcho(t, e, k, serverOpts(e, k, o), 5, verifying)
 			ce := clientFor(e)
 			cmd := exec.Command(os.Args[0], "-test.run=^TestHelperClient$", "-test.count=1")
 			cmd.Env = append(os.Environ(), helperEnv+"=1", "FRAMELINK_HELPER_ENGINE="+ce.name, "FRAMELINK_HELPER_ADDR="+srv.addr)

@@ -120,8 +120,12 @@ func TestLossMatrix(t *testing.T) {
 	}
 	start := time.Now()
 	rng := rand.New(rand.NewPCG(seed, 1))
+	failed := map[string]string{} // a cell that failed is not run again
 	for round := 0; ; round++ {
 		for _, c := range cells {
+			if failed[c.name()] != "" {
+				continue
+			}
 			cfg := shortLoss
 			o := framelink.Options{MaxFrame: uint32(cfg.maxFrame), HighWater: 256 << 10, LowWater: 64 << 10}
 			if soak > 0 {
@@ -133,26 +137,35 @@ func TestLossMatrix(t *testing.T) {
 				runCell(t, c, cfg, o, cellSeed, tot)
 			})
 			if !ok {
-				t.Fatalf("cell %s round %d failed (cell seed %#x, options %+v)", c.name(), round, cellSeed, o)
+				failed[c.name()] = fmt.Sprintf("round %d (cell seed %#x, %+v, options %+v)", round, cellSeed, cfg, o)
+				t.Errorf("cell %s failed in %s", c.name(), failed[c.name()])
 			}
 		}
-		if soak == 0 || time.Since(start) >= soak {
+		if soak == 0 || time.Since(start) >= soak || len(failed) == len(cells) {
 			break
 		}
 	}
 	var all cellTotals
 	for _, c := range cells {
 		tot := totals[c.name()]
-		t.Logf("%-28s rounds %4d  conns %6d  frames %9d  bytes %8.1f MiB  early closes %5d  lost/dup/reordered/corrupt 0",
-			c.name(), tot.rounds, tot.conns, tot.frames, float64(tot.bytes)/(1<<20), tot.early)
+		verdict := "lost/dup/reordered/corrupt 0"
+		if f := failed[c.name()]; f != "" {
+			verdict = "FAILED in " + f
+		}
+		t.Logf("%-28s rounds %4d  conns %6d  frames %9d  bytes %8.1f MiB  early closes %5d  %s",
+			c.name(), tot.rounds, tot.conns, tot.frames, float64(tot.bytes)/(1<<20), tot.early, verdict)
 		all.rounds += tot.rounds
 		all.conns += tot.conns
 		all.frames += tot.frames
 		all.bytes += tot.bytes
 		all.ops.add(tot.ops)
 	}
-	t.Logf("TOTAL %d cells, %d cell-rounds, %d connections, %d frames echoed, %.1f MiB, in %v: zero frames lost, duplicated, reordered or corrupted",
-		len(cells), all.rounds, all.conns, all.frames, float64(all.bytes)/(1<<20), time.Since(start).Round(time.Second))
+	verdict := "zero frames lost, duplicated, reordered or corrupted"
+	if len(failed) > 0 {
+		verdict = fmt.Sprintf("%d cell(s) FAILED (see above); the others lost, duplicated, reordered or corrupted nothing", len(failed))
+	}
+	t.Logf("TOTAL %d cells, %d cell-rounds, %d connections, %d frames echoed, %.1f MiB, in %v: %s",
+		len(cells), all.rounds, all.conns, all.frames, float64(all.bytes)/(1<<20), time.Since(start).Round(time.Second), verdict)
 	o := all.ops
 	t.Logf("ops: reserve %d, release %d, dropped permits %d, alloc %d, discard %d, misuse checks %d, commit %d, send %d, out-of-order pairs %d, cancelled reserves %d",
 		o.reserve, o.release, o.drop, o.alloc, o.discard, o.misuse, o.commit, o.send, o.pairs, o.cancel)
@@ -294,8 +307,7 @@ func runCell(t *testing.T, c cell, cfg lossConfig, o framelink.Options, seed uin
 
 // adopt runs the pull echo loop on an in-process link.
 func (s *echoServer) adopt(ctx context.Context, l framelink.Link, seed uint64) {
-	c := s.addConn(seed)
-	c.link = l
+	c := s.addConn(seed, nil, l)
 	s.wg.Add(1)
 	go s.linkLoop(ctx, c)
 }

@@ -70,10 +70,13 @@ func (c *srvConn) notePeak(q int64) {
 }
 
 // startEcho starts an echo server of kind on e, listening on loopback, and
-// registers its stop with t.Cleanup.
-func startEcho(t *testing.T, e *engine, kind serverKind, o framelink.Options, seed uint64) *echoServer {
+// registers its stop with t.Cleanup. Functions given as setup run before the server starts (e.g. to set verify).
+func startEcho(t *testing.T, e *engine, kind serverKind, o framelink.Options, seed uint64, setup ...func(*echoServer)) *echoServer {
 	t.Helper()
 	s := &echoServer{e: e, kind: kind, o: o}
+	for _, f := range setup {
+		f(s)
+	}
 	s.start(t, seed)
 	t.Cleanup(func() { s.stop(t) })
 	return s
@@ -103,11 +106,12 @@ func (s *echoServer) start(t *testing.T, seed uint64) {
 	}
 }
 
-// addConn records a new server-side connection.
-func (s *echoServer) addConn(seed uint64) *srvConn {
+// addConn records a new server-side connection (conn for push, link
+// for pull).
+func (s *echoServer) addConn(seed uint64, conn framelink.Conn, link framelink.Link) *srvConn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c := &srvConn{id: len(s.conns), done: make(chan struct{}), rng: rand.New(rand.NewPCG(seed, uint64(len(s.conns))))}
+	c := &srvConn{id: len(s.conns), done: make(chan struct{}), rng: rand.New(rand.NewPCG(seed, uint64(len(s.conns)))), conn: conn, link: link}
 	s.conns = append(s.conns, c)
 	s.opened.Add(1)
 	return c
@@ -212,8 +216,7 @@ type echoHandler struct {
 }
 
 func (h *echoHandler) OnOpen(c framelink.Conn) {
-	sc := h.s.addConn(h.seed)
-	sc.conn = c
+	sc := h.s.addConn(h.seed, c, nil)
 	c.SetContext(sc)
 }
 
@@ -300,8 +303,7 @@ func (s *echoServer) acceptLoop(ctx context.Context, seed uint64) {
 			}
 			return
 		}
-		c := s.addConn(seed)
-		c.link = l
+		c := s.addConn(seed, nil, l)
 		s.wg.Add(1)
 		go s.linkLoop(ctx, c)
 	}
@@ -378,3 +380,6 @@ func (s *echoServer) linkLoop(ctx context.Context, c *srvConn) {
 		c.notePeak(l.Stats().QueuedBytes)
 	}
 }
+
+// verifying is a startEcho setup: check every received frame.
+func verifying(s *echoServer) { s.verify = true }
