@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"path/filepath"
 	"testing"
@@ -129,4 +130,45 @@ func TestBadOptions(t *testing.T) {
 	if _, err := Serve("tcp", "127.0.0.1:0", framelink.EchoHandler{}, framelink.Options{IdleTimeout: -1}); err == nil {
 		t.Fatal("Serve accepted a negative timeout")
 	}
+}
+
+// A stale socket file (its listener gone without unlinking) is replaced;
+// a live one is not taken over.
+func TestListenLocalStale(t *testing.T) {
+	ctx := testCtx(t)
+	name := filepath.Join(t.TempDir(), "stale")
+	ul, err := net.Listen("unix", LocalPath(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ul.(*net.UnixListener).SetUnlinkOnClose(false)
+	ul.Close() // the file stays, nobody listens
+	ln, err := ListenLocal(name, framelink.Options{})
+	if err != nil {
+		t.Fatalf("ListenLocal over a stale socket: %v", err)
+	}
+	defer ln.Close()
+	if _, err := ListenLocal(name, framelink.Options{}); err == nil {
+		t.Fatal("ListenLocal took over a live listener")
+	}
+	// That attempt's liveness probe is an empty connection.
+	probe, err := ln.Accept(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := probe.Rx().Recv(ctx); !errors.Is(err, io.EOF) {
+		t.Fatalf("probe connection: %v", err)
+	}
+	probe.Close()
+	c, err := DialLocal(ctx, name, framelink.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, err := ln.Accept(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	echoOnce(t, ctx, c, s, []byte("hi"))
 }
