@@ -27,5 +27,9 @@ func init() {
 		// and a link cannot send after the peer's Tx.Close).
 		halfCloseEndsConn: true,
 		warm:              warmEngine,
+		bugs: map[string]string{
+			bugUnboundedRecv: "a link (Dial or Accept) whose application does not call Recv buffers all input: 256 MiB written by a peer cost 256 MiB of heap (TestStalledPeer/receiver, TestStalledPeer/server/netpoll-pull)",
+			bugRawSendError:  "a Send racing the peer's disappearance can fail with netpoll's own ErrConnClosed (\"no such file or directory when flush\"), which matches neither framelink.ErrClosed nor EPIPE/ECONNRESET (r[link.errors]; TestFaultClientKilled/abrupt-close)",
+		},
 	})
 }

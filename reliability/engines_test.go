@@ -3,6 +3,7 @@ package reliability
 import (
 	"context"
 	"net"
+	"os"
 	"sort"
 	"testing"
 
@@ -38,6 +39,13 @@ type engine struct {
 	// server wait for every echo before their Tx.Close; TestFaultHalfClose
 	// measures what is lost.
 	halfCloseEndsConn bool
+
+	// bugs lists the engine's known bugs, found by these tests and
+	// reported to the engine's owner, by id: the tests that show one skip
+	// (or, in the loss matrix, work around it) unless FRAMELINK_KNOWN_BUGS
+	// is set, so that CI stays green while the bug is open. Remove an
+	// entry when the bug is fixed.
+	bugs map[string]string
 
 	// warm, if set, is run once before the first leak baseline so that
 	// lazily created engine-wide resources (pollers, their fds) exist.
@@ -156,5 +164,35 @@ func warmEngine(t *testing.T) {
 		if err != nil {
 			t.Fatalf("warming %s: %v", e.name, err)
 		}
+	}
+}
+
+// Known-bug ids (see engine.bugs).
+const (
+	// bugDrainAfterClose: after its own Tx.Close, a link loses frames the
+	// peer sent before its clean end of stream (Recv: io.ErrUnexpectedEOF).
+	bugDrainAfterClose = "drain-after-close"
+	// bugUnboundedRecv: a link whose application does not Recv keeps
+	// reading the socket into memory without bound.
+	bugUnboundedRecv = "unbounded-recv"
+	// bugRawSendError: a send on a connection the peer dropped fails with
+	// an error outside the taxonomy.
+	bugRawSendError = "raw-send-error"
+)
+
+// knownBugs reports whether the known bugs should be shown (fail) rather
+// than skipped: FRAMELINK_KNOWN_BUGS=1.
+func knownBugs() bool { return os.Getenv("FRAMELINK_KNOWN_BUGS") != "" }
+
+// hasBug reports whether e has the open bug id and bugs are not being
+// shown.
+func (e *engine) hasBug(id string) bool { return e.bugs[id] != "" && !knownBugs() }
+
+// skipBug skips t if e has the open bug id.
+func skipBug(t *testing.T, e *engine, id string) {
+	t.Helper()
+	if e.hasBug(id) {
+		noteTried(e.name, "SKIPPED (known bug "+id+")")
+		t.Skipf("known bug in %s: %s. Reported to its owner; FRAMELINK_KNOWN_BUGS=1 shows it failing.", e.name, e.bugs[id])
 	}
 }

@@ -246,7 +246,7 @@ func runCell(t *testing.T, c cell, cfg lossConfig, o framelink.Options, seed uin
 				}
 			}
 			defer l.Close()
-			drain := c.kind != "" && c.server.halfCloseEndsConn
+			drain := c.kind != "" && (c.server.halfCloseEndsConn || c.client.hasBug(bugDrainAfterClose))
 			*r = runConn(ctx, l, uint32(i+1), cfg, seed^uint64(i)<<40, drain)
 		}()
 	}

@@ -249,7 +249,7 @@ func (h *echoHandler) OnFrame(c framelink.Conn, payload []byte) {
 	}
 	if err == nil {
 		sc.framesOut.Add(1)
-	} else if !closedErr(err) && !resetErr(err) {
+	} else if !closedErr(err) && !resetErr(err) && !h.s.e.hasBug(bugRawSendError) {
 		// A reply to a peer that reset or vanished may fail; anything
 		// else is a bug.
 		h.s.fail(fmt.Errorf("push echo on conn %d: %w", sc.id, err))
@@ -363,7 +363,7 @@ func (s *echoServer) linkLoop(ctx context.Context, c *srvConn) {
 		}
 		f.Release()
 		if err != nil {
-			if !closedErr(err) && !resetErr(err) && ctx.Err() == nil {
+			if !closedErr(err) && !resetErr(err) && ctx.Err() == nil && !s.e.hasBug(bugRawSendError) {
 				s.fail(fmt.Errorf("pull echo on conn %d: %w", c.id, err))
 			}
 			if ctx.Err() != nil {
