@@ -407,7 +407,9 @@ func TestHostileHalfHeaders(t *testing.T) {
 //
 // r[verify serve.timeouts]
 func TestHostileSlowloris(t *testing.T) {
-	o := framelink.Options{FrameTimeout: 300 * time.Millisecond, IdleTimeout: time.Second}
+	// Generous for a loaded CI machine: the good client must never come
+	// near them.
+	o := framelink.Options{FrameTimeout: 500 * time.Millisecond, IdleTimeout: 2 * time.Second}
 	forServers(t, "slowloris (frame and idle timeouts)", []serverKind{push}, func(t *testing.T, e *engine, k serverKind) {
 		srv := startEcho(t, e, k, serverOpts(e, k, o), 11)
 		type slow struct {
