@@ -240,10 +240,8 @@ func (c *sconn) Send(p []byte) error { return c.tx.SendDirect(p) }
 // Close implements framelink.Conn: the serving goroutine writes what was
 // committed, closes the connection and calls OnClose with nil. Later
 // Sends return ErrClosed. Idempotent; safe from any goroutine. The flush
-// is best effort: against a peer that never reads it lasts until the
-// peer goes away or Shutdown's context ends (set FrameTimeout or
-// IdleTimeout to bound idle peers; nothing bounds a peer that is stuck
-// reading).
+// is best effort: against a peer that never reads, it lasts until the
+// peer goes away or Shutdown's context ends.
 func (c *sconn) Close() error {
 	if !c.closeReq.Swap(true) {
 		_ = c.tx.Close()
