@@ -43,7 +43,7 @@ type sconn struct {
 
 	// Idle timeout (r[serve.timeouts]): armed only when configured.
 	idle     time.Duration
-	timer    *time.Timer
+	timer    atomic.Pointer[time.Timer]
 	lastSeen atomic.Int64 // UnixNano of the last frame (or open)
 
 	fdMu   sync.Mutex
@@ -59,16 +59,21 @@ func newSconn(s *server, c netpoll.Connection) *sconn {
 	sc.nctx = connCtx{Context: context.Background(), c: sc}
 	sc.budget = sendq.NewBudget(o.HighWater, o.LowWater)
 	sc.out = newOutput(sc, true, c.Writer(), sc.budget, &sc.counters, o.HighWater)
-	if sc.idle > 0 {
-		sc.lastSeen.Store(time.Now().UnixNano())
-		sc.timer = time.AfterFunc(sc.idle, sc.idleCheck)
-	}
 	return sc
 }
 
 func (c *sconn) outputFailed(err error) { c.fail(err) }
 func (c *sconn) outputOverflow()        { c.fail(ErrOutputOverflow) }
 func (c *sconn) outputDrained()         { c.shutdown() }
+
+// startIdle arms the idle timer (r[serve.timeouts]); called once the
+// connection is registered, before netpoll can close it.
+func (c *sconn) startIdle() {
+	if c.idle > 0 {
+		c.lastSeen.Store(time.Now().UnixNano())
+		c.timer.Store(time.AfterFunc(c.idle, c.idleCheck))
+	}
+}
 
 // fail records err as the reason (the first one wins) and closes the
 // connection. Safe from any goroutine; OnClose follows once netpoll has
@@ -221,7 +226,7 @@ func (c *sconn) onRequest() {
 		}
 		frames++
 		bytes += uint64(total - codec.HeaderSize)
-		if c.timer != nil {
+		if c.idle > 0 {
 			c.lastSeen.Store(time.Now().UnixNano())
 		}
 		h.OnFrame(c, b[codec.HeaderSize:])
@@ -276,7 +281,9 @@ func (c *sconn) idleCheck() {
 		c.fail(deadlineError("idle timeout"))
 		return
 	}
-	c.timer.Reset(c.idle - since)
+	if t := c.timer.Load(); t != nil {
+		t.Reset(c.idle - since)
+	}
 }
 
 // onClosed is the connection's close callback: netpoll calls it once, after
@@ -288,8 +295,8 @@ func (c *sconn) onClosed() {
 	c.closing.Store(true)
 	c.out.closeWait(framelink.ErrClosed)
 	c.budget.Close(framelink.ErrClosed)
-	if c.timer != nil {
-		c.timer.Stop()
+	if t := c.timer.Load(); t != nil {
+		t.Stop()
 	}
 	if c.opened.Load() {
 		c.errOnce.Do(func() {})

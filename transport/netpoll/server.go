@@ -77,6 +77,7 @@ func (s *server) onPrepare(c netpoll.Connection) context.Context {
 	if s.shutting {
 		s.mu.Unlock()
 		sc.closing.Store(true)
+		sc.fdGone = true // no callback runs; netpoll owns the descriptor
 		_ = c.Close()
 		return &sc.nctx
 	}
@@ -86,6 +87,9 @@ func (s *server) onPrepare(c netpoll.Connection) context.Context {
 		sc.onClosed()
 		return nil
 	})
+	// Still in OnPrepare: netpoll registers the connection after this
+	// returns, so the timer cannot see a closed descriptor before onClosed.
+	sc.startIdle()
 	return &sc.nctx
 }
 
