@@ -41,42 +41,50 @@ func echoLink(l framelink.Link, done chan<- struct{}) {
 }
 
 // BenchmarkRoundTripTCP: one frame out and its echo back over loopback
-// TCP between two links. r[verify perf.alloc]
+// TCP between two links, with context.Background and with one cancellable
+// ctx used for every call. r[verify perf.alloc]
 func BenchmarkRoundTripTCP(b *testing.B) {
 	for _, size := range benchSizes {
-		b.Run(fmt.Sprint(size), func(b *testing.B) {
-			c1, c2 := benchConnPair(b)
-			a, err := NewLink(c1, framelink.Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			srv, err := NewLink(c2, framelink.Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			done := make(chan struct{})
-			go echoLink(srv, done)
-			ctx := context.Background()
-			p := make([]byte, size)
-			b.ReportAllocs()
-			b.SetBytes(int64(2 * size))
-			b.ResetTimer()
-			for b.Loop() {
-				if err := a.Tx().Send(ctx, p); err != nil {
-					b.Fatal(err)
-				}
-				f, err := a.Rx().Recv(ctx)
-				if err != nil {
-					b.Fatal(err)
-				}
-				f.Release()
-			}
-			b.StopTimer()
-			a.Close()
-			srv.Close()
-			<-done
+		b.Run(fmt.Sprint(size), func(b *testing.B) { benchRoundTrip(b, size, context.Background()) })
+	}
+	for _, size := range benchSizes {
+		b.Run(fmt.Sprintf("cancelctx/%d", size), func(b *testing.B) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			benchRoundTrip(b, size, ctx)
 		})
 	}
+}
+
+func benchRoundTrip(b *testing.B, size int, ctx context.Context) {
+	c1, c2 := benchConnPair(b)
+	a, err := NewLink(c1, framelink.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv, err := NewLink(c2, framelink.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan struct{})
+	go echoLink(srv, done)
+	p := make([]byte, size)
+	b.ReportAllocs()
+	b.SetBytes(int64(2 * size))
+	for b.Loop() {
+		if err := a.Tx().Send(ctx, p); err != nil {
+			b.Fatal(err)
+		}
+		f, err := a.Rx().Recv(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		f.Release()
+	}
+	b.StopTimer()
+	a.Close()
+	srv.Close()
+	<-done
 }
 
 // BenchmarkServeRoundTripTCP: the same round trip against Serve with

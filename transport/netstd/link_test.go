@@ -398,3 +398,49 @@ func TestTxCloseFlushes(t *testing.T) {
 		}
 	})
 }
+
+// One long-lived ctx watched across many Recv calls: cancelling it
+// interrupts the Recv waiting at that moment, and the link goes on with
+// another ctx, losing nothing.
+func TestRecvLongLivedCtx(t *testing.T) {
+	forEachPair(t, func(t *testing.T, mk func(*testing.T, framelink.Options) (framelink.Link, framelink.Link)) {
+		ctx := testCtx(t)
+		a, b := mk(t, framelink.Options{})
+		lctx, cancel := context.WithCancel(ctx)
+		go func() {
+			for i := range 100 {
+				a.Tx().Send(ctx, payload(i, i))
+			}
+		}()
+		for i := range 100 {
+			f, err := b.Rx().Recv(lctx)
+			if err != nil {
+				t.Fatalf("frame %d: %v", i, err)
+			}
+			if !bytes.Equal(f.Bytes(), payload(i, i)) {
+				t.Fatalf("frame %d differs", i)
+			}
+			f.Release()
+		}
+		done := make(chan error, 1)
+		go func() {
+			_, err := b.Rx().Recv(lctx)
+			done <- err
+		}()
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Fatalf("Recv on the cancelled ctx: %v", err)
+		}
+		if _, err := b.Rx().Recv(lctx); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Recv on a done ctx: %v", err)
+		}
+		go a.Tx().Send(ctx, []byte("after"))
+		if got := recvBytes(t, ctx, b); string(got) != "after" {
+			t.Fatalf("after the cancel: %q", got)
+		}
+		go a.Tx().Send(ctx, []byte("bg"))
+		if got := recvBytes(t, context.Background(), b); string(got) != "bg" {
+			t.Fatalf("with Background: %q", got)
+		}
+	})
+}

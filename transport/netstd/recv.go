@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"reflect"
 	"time"
 
 	"github.com/framelink/framelink"
@@ -38,9 +39,16 @@ type rx struct {
 	// Context watch: interrupt fires from a context.AfterFunc goroutine,
 	// sets a past read deadline, then signals fired. dirty means that
 	// deadline is still set and must be cleared before the next read.
+	//
+	// watch stops the current context.AfterFunc registration. A
+	// comparable ctx (watchCtx) stays watched across Recv calls, so a
+	// loop over one long-lived ctx allocates nothing per frame; the watch
+	// is replaced when Recv gets another ctx.
 	interrupt func()
 	fired     chan struct{}
 	dirty     bool
+	watch     func() bool
+	watchCtx  context.Context
 
 	pump chan pumped
 }
@@ -69,24 +77,46 @@ func (r *rx) Recv(ctx context.Context) (framelink.Frame, error) {
 	if r.dl == nil {
 		return r.recvPump(ctx)
 	}
+	if r.watch != nil && r.watchCtx != ctx {
+		r.unwatch()
+	}
 	if r.dirty {
 		_ = r.dl.SetReadDeadline(time.Time{})
 		r.dirty = false
 	}
-	var stop func() bool
-	if ctx.Done() != nil && !r.rd.Ready() {
-		stop = context.AfterFunc(ctx, r.interrupt)
+	if r.watch == nil && ctx.Done() != nil && !r.rd.Ready() {
+		r.watch = context.AfterFunc(ctx, r.interrupt)
+		r.watchCtx = nil
+		if reflect.TypeOf(ctx).Comparable() {
+			r.watchCtx = ctx // keep watching it across calls: no allocation
+		}
 	}
 	b, err := r.rd.Next()
-	if stop != nil && !stop() {
-		<-r.fired // the interrupt ran: its deadline is set
-		r.dirty = true
+	if r.watch != nil && r.watchCtx == nil {
+		r.unwatch()
 	}
 	if err != nil {
+		if r.watch != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+			<-r.fired // the interrupt ran: its deadline is set
+			r.watch, r.watchCtx, r.dirty = nil, nil, true
+		}
+		if r.err == nil && !errors.Is(err, os.ErrDeadlineExceeded) && r.watch != nil {
+			r.unwatch() // the receiver is dead: stop watching ctx
+		}
 		return framelink.Frame{}, r.fail(ctx, err)
 	}
 	r.l.counters.In(len(b))
 	return framelink.NewFrame(b, poolRelease{}), nil
+}
+
+// unwatch stops the context watch; if its interrupt already ran, it waits
+// for it and marks the past deadline for clearing.
+func (r *rx) unwatch() {
+	if !r.watch() {
+		<-r.fired
+		r.dirty = true
+	}
+	r.watch, r.watchCtx = nil, nil
 }
 
 func (r *rx) recvPump(ctx context.Context) (framelink.Frame, error) {
