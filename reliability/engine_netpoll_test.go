@@ -29,6 +29,7 @@ func init() {
 		warm:              warmEngine,
 		bugs: map[string]string{
 			bugUnboundedRecv: "a link (Dial or Accept) whose application does not call Recv buffers all input: 256 MiB written by a peer cost 256 MiB of heap (TestStalledPeer/receiver, TestStalledPeer/server/netpoll-pull)",
+			bugCloseRecvRace: "Link.Close while another goroutine is in Recv (a context that can end) races: Recv's helpers.Add(1) against Close's helpers.Wait() (transport/netpoll/recv.go:68, link.go:99), reported by -race (TestFaultCloseDuringRecv; TestFaultClientKilled/abrupt-close/netpoll-*)",
 			bugRawSendError:  "a Send racing the peer's disappearance can fail with netpoll's own ErrConnClosed (\"no such file or directory when flush\"), which matches neither framelink.ErrClosed nor EPIPE/ECONNRESET (r[link.errors]; TestFaultClientKilled/abrupt-close)",
 		},
 	})

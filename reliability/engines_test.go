@@ -178,7 +178,23 @@ const (
 	// bugRawSendError: a send on a connection the peer dropped fails with
 	// an error outside the taxonomy.
 	bugRawSendError = "raw-send-error"
+	// bugCloseRecvRace: Link.Close while a Recv is pending is a data race.
+	bugCloseRecvRace = "close-recv-race"
 )
+
+// clientWithout returns a client engine for servers of e without the open
+// bug id: e's own client if it has none, else another engine's.
+func clientWithout(e *engine, id string) *engine {
+	if c := clientFor(e); c != nil && !c.hasBug(id) {
+		return c
+	}
+	for _, c := range allEngines() {
+		if c.dial != nil && !c.hasBug(id) {
+			return c
+		}
+	}
+	return nil
+}
 
 // knownBugs reports whether the known bugs should be shown (fail) rather
 // than skipped: FRAMELINK_KNOWN_BUGS=1.

@@ -560,3 +560,58 @@ func TestFaultCloseThenDrain(t *testing.T) {
 		}
 	})
 }
+
+// TestFaultCloseDuringRecv: Link.Close from one goroutine while another is
+// blocked in Recv (with a context that can end, and with one that cannot)
+// and a third in Reserve on a full budget: all return promptly with
+// ErrClosed, and the race detector sees nothing.
+//
+// r[verify link.close] r[verify link.split]
+func TestFaultCloseDuringRecv(t *testing.T) {
+	forClients(t, "Close during Recv and Reserve", func(t *testing.T, e *engine) {
+		skipBug(t, e, bugCloseRecvRace)
+		for round := range 20 {
+			ln := rawListen(t)
+			l := dialLink(t, e, ln.Addr().String(), framelink.Options{HighWater: 1 << 10, LowWater: 256})
+			peer := acceptRaw(t, ln)
+			peer.SetReadBuffer(4 << 10)
+			ctx, cancel := context.WithTimeout(context.Background(), hangLimit)
+			recvErr := make(chan error, 1)
+			go func() {
+				c := ctx
+				if round%2 == 1 {
+					c = context.Background() // cannot end: only Close can stop it
+				}
+				_, err := l.Rx().Recv(c)
+				recvErr <- err
+			}()
+			sendErr := make(chan error, 1)
+			go func() {
+				p := make([]byte, 64<<10)
+				for {
+					if err := l.Tx().Send(ctx, p); err != nil {
+						sendErr <- err
+						return
+					}
+				}
+			}()
+			if round%3 == 0 {
+				peer.Write(encode([]byte("x"))) // sometimes a frame is in flight
+			}
+			if err := l.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+			for what, c := range map[string]chan error{"Recv": recvErr, "Send": sendErr} {
+				select {
+				case err := <-c:
+					if err != nil && !errors.Is(err, framelink.ErrClosed) && !resetErr(err) {
+						t.Errorf("round %d: %s after Close: %v, want ErrClosed", round, what, err)
+					}
+				case <-ctx.Done():
+					t.Fatalf("round %d: %s still blocked after Close", round, what)
+				}
+			}
+			cancel()
+		}
+	})
+}
