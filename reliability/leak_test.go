@@ -69,12 +69,6 @@ func warm(t *testing.T, e *engine) {
 	}
 }
 
-// leakReport is one line of the per-engine leak table.
-type leakReport struct {
-	fdsBefore, fdsAfter int
-	goroutines          error
-}
-
 // checkLeaks records the open fds and goroutines now and registers a
 // cleanup (run after every cleanup registered later, so after the links
 // and servers are closed) that waits for the fd count to come back to
