@@ -61,6 +61,7 @@ type conn struct {
 	// loop
 	lCloseAsked bool // closeAsked as of the last flush
 	lTxClosing  bool // txClosing as of the last flush
+	draining    bool // at end of stream: decode regardless of pauses
 	inFrames    int  // push frames delivered this run, not yet in counters
 	inBytes     int
 	partial     []byte // a large frame being assembled in a pool buffer

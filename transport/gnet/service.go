@@ -109,6 +109,9 @@ func (c *conn) service(traffic bool) gn.Action {
 // link, its receive queue is full (its output only blocks Reserve: the
 // halves are independent, r[link.split]); or the server is shutting down.
 func (c *conn) paused() bool {
+	if c.draining {
+		return false
+	}
 	if c.rx != nil {
 		return c.rx.over.Load() || c.e.shutting.Load()
 	}
@@ -335,17 +338,22 @@ func (c *conn) armTimeouts(paused bool) {
 // r[impl wire.eof] r[impl wire.truncated] r[impl link.rx.eof] r[impl link.rx.error]
 func (c *conn) onClose(err error) {
 	peerEOF := err != nil && errors.Is(err, io.EOF)
+	truncated0 := false
 	if peerEOF && c.closeErr == nil && !c.userClosed.Load() && !c.e.shutting.Load() {
 		// The stream ended: every whole frame still held is delivered,
 		// paused or not (its memory is already bounded).
 		c.mu.Lock()
 		c.inLoop = true
 		c.mu.Unlock()
+		c.draining = true
 		c.decode()
+		tail := c.drainKernel()
 		c.publishIn()
+		c.draining = false
 		c.flush()
+		truncated0 = tail
 	}
-	truncated := c.partial != nil || c.gc.InboundBuffered() > 0
+	truncated := truncated0 || c.partial != nil || c.gc.InboundBuffered() > 0
 	cause := c.closeErr
 	if cause == nil && !c.closeAsked0() {
 		switch {
@@ -412,6 +420,63 @@ func (c *conn) onClose(err error) {
 		cause = nil
 	}
 	c.e.h.OnClose(c, cause)
+}
+
+// drainKernel reads, at the peer's end of stream, what the kernel still
+// holds for c (on the loop, in onClose, the descriptor still open) and
+// delivers its whole frames. gnet reports a hang-up without reading when
+// the socket is fully shut while its read events are off (a paused
+// connection whose own write side was shut), so without this, frames the
+// peer sent before its FIN would be lost. Memory is bounded by the
+// kernel's receive buffer plus one frame. It reports whether an
+// incomplete frame remains (truncation).
+func (c *conn) drainKernel() (incomplete bool) {
+	gc := c.gc
+	var carry []byte
+	if n := gc.InboundBuffered(); n > 0 && c.partial == nil {
+		b, err := gc.Peek(n)
+		if err == nil {
+			carry = append(carry, b...)
+			discard(gc, n)
+		}
+	}
+	tmp := pool.Get(64 << 10)
+	defer pool.Put(tmp)
+	for c.closeErr == nil {
+		n, err := unix.Read(c.fd, tmp)
+		if n <= 0 || err != nil {
+			break
+		}
+		p := tmp[:n]
+		if c.partial != nil {
+			k := copy(c.partial[c.have:], p)
+			c.have += k
+			p = p[k:]
+			if c.have < len(c.partial) {
+				continue
+			}
+			f := c.partial
+			c.partial, c.have = nil, 0
+			c.deliverOwned(f)
+		}
+		carry = append(carry, p...)
+		off := 0
+		for {
+			pl, adv, _, err := codec.Split(carry[off:], c.opts.MaxFrame)
+			if err != nil {
+				c.counters.Oversize.Add(1)
+				c.closeErr = err
+				return false
+			}
+			if pl == nil {
+				break
+			}
+			c.deliverView(pl)
+			off += adv
+		}
+		carry = carry[:copy(carry, carry[off:])]
+	}
+	return len(carry) > 0
 }
 
 // closedBy is the error of sends after the connection failed: it matches
