@@ -33,7 +33,7 @@ func TestTxCloseThenDrain(t *testing.T) {
 			t.Fatal(err)
 		}
 		peer.SetDeadline(time.Now().Add(30 * time.Second)) // hang bound only
-		go func() { // echo every byte, then end the stream
+		go func() {                                        // echo every byte, then end the stream
 			buf := make([]byte, 32<<10)
 			for {
 				n, err := peer.Read(buf)
