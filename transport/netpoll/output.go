@@ -1,6 +1,7 @@
 package netpoll
 
 import (
+	"runtime"
 	"sync"
 
 	"github.com/cloudwego/netpoll"
@@ -219,6 +220,12 @@ func (o *output) endBatch() {
 	o.mu.Unlock()
 	if start {
 		go o.flushFn()
+		// Let the flusher run now, on this P (it is next in line), while
+		// the replies just copied are still in this core's cache: the
+		// kernel's copy in sendmsg then reads hot memory, as in a
+		// hand-written echo that flushes inline. Measured: about a quarter
+		// less server CPU per 4 KiB echo than letting it run later.
+		runtime.Gosched()
 	}
 }
 
