@@ -272,6 +272,7 @@ func (c *sconn) readFailed(err error, r netpoll.Reader) {
 
 // idleCheck is the idle timer's function: close the connection if no frame
 // arrived for IdleTimeout, else re-arm for the remainder.
+// r[impl serve.timeouts]
 func (c *sconn) idleCheck() {
 	if c.closing.Load() {
 		return

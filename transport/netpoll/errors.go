@@ -35,7 +35,7 @@ func deadlineError(what string) error {
 
 // readErr maps an error from netpoll's Reader into the framelink taxonomy
 // (r[link.errors]). partial tells whether part of a frame was buffered when
-// the stream ended.
+// the stream ended. r[impl link.errors]
 func readErr(err error, partial bool) error {
 	switch {
 	case err == nil:

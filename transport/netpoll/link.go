@@ -87,7 +87,7 @@ func (l *link) Stats() framelink.Stats {
 
 // Close closes both halves: pending Reserve and Recv return ErrClosed, the
 // connection is closed, and every goroutine the link started has ended
-// when it returns (r[link.close]). Idempotent, any goroutine.
+// when it returns. Idempotent, any goroutine. r[impl link.close]
 func (l *link) Close() error {
 	l.closeOnce.Do(func() {
 		l.fdMu.Lock()
@@ -141,7 +141,7 @@ const hupWait = 5 * time.Second
 
 // closeTx is Tx.Close after Reserve was shut: wait until every committed
 // frame is in the kernel, then half-close so the peer reads a clean end of
-// stream (r[link.tx.close]).
+// stream. r[impl link.tx.close]
 func (l *link) closeTx() error {
 	l.out.mu.Lock()
 	if l.out.shut == nil {

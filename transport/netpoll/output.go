@@ -91,11 +91,13 @@ func newOutput(owner outputOwner, served bool, w netpoll.Writer, budget *sendq.B
 // Alloc implements sendq.Sink: a pool buffer with header room.
 func (o *output) Alloc(n int) ([]byte, error) { return pool.Get(codec.HeaderSize + n), nil }
 
-// Discard implements sendq.Sink.
+// Discard implements sendq.Sink: the frame was never in the Writer, so
+// nothing of it can be flushed. r[impl link.tx.discard]
 func (o *output) Discard(frame []byte) { pool.Put(frame) }
 
 // Commit implements sendq.Sink: frame (header written) is copied into the
 // Writer, or queued behind a running flush. It never waits for the network.
+// r[impl link.tx.commit]
 func (o *output) Commit(frame []byte) error {
 	o.mu.Lock()
 	if err := o.closedLocked(); err != nil {
@@ -146,7 +148,7 @@ func (o *output) send(p []byte) error {
 }
 
 // stats returns the counters with what send counted added in, and the
-// bytes queued.
+// bytes queued. r[impl link.stats]
 func (o *output) stats() framelink.Stats {
 	s := o.counters.Snapshot()
 	o.mu.Lock()
@@ -229,7 +231,9 @@ func (o *output) endBatch() {
 	}
 }
 
-// flushLoop is the flusher: it flushes until nothing is left. Only one
+// flushLoop is the flusher: it flushes until nothing is left. Frames
+// committed while a Flush runs leave together in the next one.
+// r[impl link.tx.coalesce] r[impl link.tx.backpressure] Only one
 // runs at a time (flushing); it is the only user of the Writer while it
 // runs Flush.
 func (o *output) flushLoop() {

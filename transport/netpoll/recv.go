@@ -89,7 +89,7 @@ func (r *rx) done(f framelink.Frame, err error) (framelink.Frame, error) {
 	return f, nil
 }
 
-// dead makes err sticky. After a local Close every Recv returns ErrClosed.
+// dead makes err sticky. r[impl link.rx.eof] r[impl link.rx.error] After a local Close every Recv returns ErrClosed.
 func (r *rx) dead(err error) error {
 	if r.err == nil {
 		r.err = err

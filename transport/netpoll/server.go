@@ -115,7 +115,7 @@ func (s *server) remove(c *sconn) {
 // closed once its committed output is flushed; when ctx ends first the
 // rest are closed without waiting. It returns when every OnClose has run
 // and the event loop has stopped (ctx's error if it ended first).
-// Idempotent.
+// Idempotent. r[impl serve.shutdown]
 func (s *server) Shutdown(ctx context.Context) error {
 	s.shutOnce.Do(func() { s.shutErr = s.shutdown(ctx) })
 	return s.shutErr
