@@ -1,3 +1,5 @@
+//go:build unix
+
 // Command gnet-embed is an existing-style gnet application, a small
 // "shout" server that upper-cases every message and counts them per
 // connection, which adopted framelink's wire format with package

@@ -1,5 +1,6 @@
 // Package gnet is framelink's engine on panjf2000/gnet/v2 (v2.9.7) event
-// loops (r[transport.gnet]).
+// loops (r[transport.gnet]), on Unix systems (Linux, the BSDs, macOS); on
+// Windows the package is empty.
 //
 //   - Serve runs a Handler (push API) on a gnet engine of its own: one
 //     event loop per CPU with Options.Multicore (the zero Options give one

@@ -1,8 +1,11 @@
+//go:build unix
+
 package gnet
 
 import (
 	"runtime"
 
+	gio "github.com/panjf2000/gnet/v2/pkg/io"
 	"golang.org/x/sys/unix"
 
 	"github.com/framelink/framelink/pool"
@@ -138,7 +141,7 @@ func writeRaw(fd int, batch [][]byte, off int) (i, m, wrote int) {
 		if k == 1 {
 			n, err = unix.Write(fd, iov[0])
 		} else {
-			n, err = unix.Writev(fd, iov[:k])
+			n, err = gio.Writev(fd, iov[:k])
 		}
 		clear(iov[:k])
 		n = max(n, 0)
