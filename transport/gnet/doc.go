@@ -30,14 +30,26 @@
 //
 // Slots are pool buffers with the header in front (gnet has no API to
 // reserve bytes in its outbound buffer, and that buffer may only be
-// touched on the loop). A frame committed inside a callback of its
-// connection joins a batch written when the callback returns; a frame
-// committed from any other goroutine queues one task on the loop (gnet's
-// AsyncWritev with an empty vector, whose callback runs on the loop), and
-// every frame committed until it runs goes out in the same write: one
-// write of a merged copy for batches up to 64 KiB, else writev.
-// gnet copies what the socket does not take into its outbound buffer, so
-// the pool buffers are free as soon as the write returns.
+// touched on the loop); Conn.Send appends to a pooled 32 KiB accumulator
+// instead, so a handler's replies share one buffer. A frame committed
+// inside a callback of its connection joins the batch written when the
+// callback returns. From any other goroutine (write.go):
+//
+//   - the first frame committed since a frame arrived (a reply, typically)
+//     is written at once by the committing goroutine with a non-blocking
+//     writev on the descriptor, while gnet's outbound buffer is empty: no
+//     allocation and no hop to the loop; a short write hands the rest to
+//     the loop;
+//   - any other commit queues one task on the loop (gnet's AsyncWritev
+//     with an empty vector, whose callback runs on the loop), and every
+//     frame committed until it runs goes out in the same write (one write
+//     of a merged copy up to 8 KiB, else writev). gnet's AsyncWritev costs
+//     three allocations per call (its hook, a method value, a queue node),
+//     shared by the whole batch.
+//
+// One writer at a time owns the socket's write side. gnet copies what the
+// socket does not take into its outbound buffer, so the pool buffers are
+// free as soon as a write returns.
 //
 // # Backpressure and its limits on gnet
 //
