@@ -58,7 +58,7 @@ func (r *rxHalf) Recv(ctx context.Context) (framelink.Frame, error) {
 	c := (*conn)(r)
 	q := c.rx
 	for {
-		b, err, resume, ok := q.pop()
+		b, resume, ok, err := q.pop()
 		if resume {
 			c.kick()
 		}
@@ -130,11 +130,11 @@ func (q *rxQueue) signal() {
 // pop takes the oldest frame, or reports the sticky error once the queue
 // is empty; resume is true when this pop brought the queue under the
 // low-water mark after it was over.
-func (q *rxQueue) pop() (b []byte, err error, resume, ok bool) {
+func (q *rxQueue) pop() (b []byte, resume, ok bool, err error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.head == len(q.q) {
-		return nil, q.err, false, false
+		return nil, false, false, q.err
 	}
 	b = q.q[q.head]
 	q.q[q.head] = nil
@@ -155,7 +155,7 @@ func (q *rxQueue) pop() (b []byte, err error, resume, ok bool) {
 		q.over.Store(false)
 		resume = true
 	}
-	return b, nil, resume, true
+	return b, resume, true, nil
 }
 
 // fail makes err the queue's end: Recv returns it once the queued frames
