@@ -225,6 +225,7 @@ func TestServeTimeouts(t *testing.T) {
 		echo string // the whole frame in send, echoed before the close
 	}{
 		{"idle", framelink.Options{IdleTimeout: 100 * time.Millisecond}, []byte{1, 0, 0, 0, 'x'}, "x"},
+		{"idle from the start", framelink.Options{IdleTimeout: 100 * time.Millisecond}, nil, ""},
 		{"frame header", framelink.Options{FrameTimeout: 100 * time.Millisecond}, []byte{1, 0}, ""},
 		{"frame payload", framelink.Options{FrameTimeout: 100 * time.Millisecond, IdleTimeout: time.Hour}, []byte{1, 0, 0, 0, 'x', 9, 0, 0, 0, 'y'}, "x"},
 	} {
@@ -237,8 +238,10 @@ func TestServeTimeouts(t *testing.T) {
 			defer shutdown(t, s)
 			stalled := rawDial(t, s)
 			<-h.opened
-			if _, err := stalled.Write(tc.send); err != nil {
-				t.Fatal(err)
+			if len(tc.send) > 0 {
+				if _, err := stalled.Write(tc.send); err != nil {
+					t.Fatal(err)
+				}
 			}
 			// Another connection keeps echoing until the stalled one is
 			// closed, and is not closed itself.
