@@ -249,6 +249,9 @@ func TestServeTimeouts(t *testing.T) {
 			<-h.opened
 			var closeErr error
 			for i := 0; closeErr == nil; i++ {
+				if i == 1_000_000 { // a bound on the loop, not a timing assertion
+					t.Fatal("the stalled connection was never closed")
+				}
 				p := payload(i, 100)
 				rawWrite(t, busy, p)
 				got, err := rawRead(busy)
