@@ -58,7 +58,7 @@ func newSconn(s *server, c netpoll.Connection) *sconn {
 	sc := &sconn{srv: s, conn: c, max: o.MaxFrame, idle: o.IdleTimeout}
 	sc.nctx = connCtx{Context: context.Background(), c: sc}
 	sc.budget = sendq.NewBudget(o.HighWater, o.LowWater)
-	sc.out = newOutput(sc, true, c.Writer(), sc.budget, &sc.counters, o.HighWater)
+	sc.out = newOutput(sc, true, c, sc.budget, &sc.counters, o.HighWater)
 	return sc
 }
 

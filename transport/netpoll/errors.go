@@ -55,17 +55,22 @@ func readErr(err error, partial bool) error {
 }
 
 // writeErr maps an error from netpoll's Flush. local tells whether the
-// connection was closed on this side.
-func writeErr(err error, local bool) error {
+// connection was closed on this side, active whether netpoll still deems
+// it open. A flush that loses the race with the peer's hang-up fails with
+// whatever netpoll met first (its ErrConnClosed, or the errno of an epoll
+// call on a descriptor its poller already detached, e.g. ENOENT): all of
+// those mean the peer is gone. r[impl link.errors]
+func writeErr(err error, local, active bool) error {
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, netpoll.ErrWriteTimeout):
 		return deadlineError("write timeout")
-	case errors.Is(err, netpoll.ErrConnClosed):
-		if local {
-			return framelink.ErrClosed
-		}
+	case local:
+		return framelink.ErrClosed
+	case errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNRESET):
+		return err
+	case errors.Is(err, netpoll.ErrConnClosed), !active:
 		return errPeerClosed
 	}
 	return err

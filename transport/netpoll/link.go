@@ -54,7 +54,7 @@ func newLink(c netpoll.Connection, o framelink.Options) (*link, error) {
 		return nil, err
 	}
 	l.budget = sendq.NewBudget(o.HighWater, o.LowWater)
-	l.out = newOutput(l, false, c.Writer(), l.budget, &l.counters, o.HighWater)
+	l.out = newOutput(l, false, c, l.budget, &l.counters, o.HighWater)
 	l.tx.Tx = sendq.NewTx(l.out, l.budget, &l.counters, o.MaxFrame, l.closeTx)
 	l.tx.l = l
 	l.rx.init(l)

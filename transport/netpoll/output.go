@@ -50,6 +50,7 @@ type output struct {
 	high     int64
 
 	owner outputOwner
+	conn  netpoll.Connection
 	// served: a push-API connection. A frame committed while the budget
 	// is above the high-water mark is refused and owner.outputOverflow
 	// closes the connection (netpoll cannot pause reads), so the output
@@ -81,8 +82,8 @@ type outputOwner interface {
 	outputDrained()         // the output is empty after shutDrain
 }
 
-func newOutput(owner outputOwner, served bool, w netpoll.Writer, budget *sendq.Budget, counters *framelink.Counters, high int) *output {
-	o := &output{owner: owner, served: served, w: w, budget: budget, counters: counters, high: int64(high)}
+func newOutput(owner outputOwner, served bool, conn netpoll.Connection, budget *sendq.Budget, counters *framelink.Counters, high int) *output {
+	o := &output{owner: owner, served: served, conn: conn, w: conn.Writer(), budget: budget, counters: counters, high: int64(high)}
 	o.idle.L = &o.mu
 	o.flushFn = o.flushLoop
 	return o
@@ -260,9 +261,8 @@ func (o *output) flushLoop() {
 		o.budget.Sub(n)
 		o.mu.Lock()
 		if err != nil {
-			local := o.err != nil || o.shut != nil
-			if o.err == nil {
-				o.err = writeErr(err, local)
+			if o.err == nil { // else closed here: keep that error
+				o.err = writeErr(err, false, o.conn.IsActive())
 			}
 			o.dropLocked()
 			o.flushing = false

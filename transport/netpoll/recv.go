@@ -64,8 +64,16 @@ func (r *rx) Recv(ctx context.Context) (framelink.Frame, error) {
 	if err := ctx.Err(); err != nil {
 		return framelink.Frame{}, err
 	}
+	// Add under fdMu, which Close holds to set closed: no Add can follow
+	// Close's helpers.Wait.
+	r.l.fdMu.Lock()
+	if r.l.closed.Load() {
+		r.l.fdMu.Unlock()
+		return framelink.Frame{}, r.dead(framelink.ErrClosed)
+	}
 	r.outstd = true
 	r.l.helpers.Add(1)
+	r.l.fdMu.Unlock()
 	go r.waiter()
 	select {
 	case res := <-r.wait:
