@@ -247,7 +247,14 @@ func runCell(t *testing.T, c cell, cfg lossConfig, o framelink.Options, seed uin
 			}
 			defer l.Close()
 			drain := c.kind != "" && (c.server.halfCloseEndsConn || c.client.hasBug(bugDrainAfterClose))
-			*r = runConn(ctx, l, uint32(i+1), cfg, seed^uint64(i)<<40, drain)
+			// A push server that cannot pause reading closes a connection
+			// whose echoes pile up (its poller reads ahead without bound),
+			// so its clients keep at most a window of bytes unanswered.
+			var window int64
+			if c.kind == push && c.server.noPause {
+				window = noPauseWindow
+			}
+			*r = runConn(ctx, l, uint32(i+1), cfg, seed^uint64(i)<<40, drain, window)
 		}()
 	}
 	wg.Wait()
@@ -328,7 +335,10 @@ type connResult struct {
 // With drain (a server that ends the connection on the peer's half-close)
 // the closer instead stops the senders at that point, waits until every
 // committed frame has come back, and only then calls Tx.Close.
-func runConn(ctx context.Context, l framelink.Link, connID uint32, cfg lossConfig, seed uint64, drain bool) (res connResult) {
+//
+// With window > 0 the senders wait while more than window bytes they
+// committed have not come back yet.
+func runConn(ctx context.Context, l framelink.Link, connID uint32, cfg lossConfig, seed uint64, drain bool, window int64) (res connResult) {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	nstreams := 1 + rng.IntN(cfg.maxStreams)
 	ids := make([]uint32, nstreams)
@@ -345,6 +355,7 @@ func runConn(ctx context.Context, l framelink.Link, connID uint32, cfg lossConfi
 
 	var committed, received atomic.Int64
 	var stop atomic.Bool
+	fc := newFlow(window)
 	reached := make(chan struct{})
 	var reachOnce sync.Once
 	if closeAt == 0 {
@@ -358,7 +369,13 @@ func runConn(ctx context.Context, l framelink.Link, connID uint32, cfg lossConfi
 			defer swg.Done()
 			for int(s.next) < cfg.frames && !stop.Load() {
 				before := s.next
+				if !fc.wait(ctx) {
+					return // the receiver is gone
+				}
 				err := s.sendOne(ctx)
+				for q := before; q < s.next; q++ {
+					fc.sent(frameLen(s.stream, q, cfg.maxFrame))
+				}
 				if n := committed.Add(int64(s.next - before)); closeAt >= 0 && n >= closeAt {
 					reachOnce.Do(func() { close(reached) })
 				}
@@ -404,6 +421,7 @@ func runConn(ctx context.Context, l framelink.Link, connID uint32, cfg lossConfi
 		if err := chk.check(f.Bytes()); err != nil && rerr == nil {
 			rerr = err
 		}
+		fc.got(f.Len())
 		f.Release()
 		received.Add(1)
 		if rerr != nil {
@@ -418,6 +436,7 @@ func runConn(ctx context.Context, l framelink.Link, connID uint32, cfg lossConfi
 			}
 		}
 	}
+	fc.end() // no more echoes: release windowed senders
 	if rerr != nil {
 		l.Close() // unblock the senders
 	}
@@ -457,4 +476,61 @@ func runConn(ctx context.Context, l framelink.Link, connID uint32, cfg lossConfi
 	res.recv, res.brecv = chk.frames, chk.bytes
 	res.err = rerr
 	return res
+}
+
+// noPauseWindow is the flow-control window of loss-matrix clients of a
+// push server that cannot pause reading (see runCell's server options:
+// HighWater 64 MiB).
+const noPauseWindow = 16 << 20
+
+// flow is an end-to-end window: bytes sent and not yet echoed back.
+type flow struct {
+	window int64
+	mu     sync.Mutex
+	cond   *sync.Cond
+	out    int64
+	ended  bool
+}
+
+func newFlow(window int64) *flow {
+	f := &flow{window: window}
+	f.cond = sync.NewCond(&f.mu)
+	return f
+}
+
+// wait blocks while the window is full; false once the receiver ended.
+func (f *flow) wait(ctx context.Context) bool {
+	if f.window <= 0 {
+		return true
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for f.out > f.window && !f.ended && ctx.Err() == nil {
+		f.cond.Wait()
+	}
+	return !f.ended
+}
+
+func (f *flow) sent(n int) {
+	if f.window > 0 {
+		f.mu.Lock()
+		f.out += int64(n)
+		f.mu.Unlock()
+	}
+}
+
+func (f *flow) got(n int) {
+	if f.window > 0 {
+		f.mu.Lock()
+		f.out -= int64(n)
+		f.cond.Broadcast()
+		f.mu.Unlock()
+	}
+}
+
+func (f *flow) end() {
+	f.mu.Lock()
+	f.ended = true
+	f.cond.Broadcast()
+	f.mu.Unlock()
 }
