@@ -41,7 +41,10 @@
 // flags on the engine (engines_test.go): a push server that cannot pause
 // reads is expected to close instead (netpoll), and a server that ends the
 // connection on the peer's half-close (gnet, netpoll) gets loss-matrix
-// clients that wait for their echoes before Tx.Close. Known engine bugs
+// clients that wait for their echoes before Tx.Close; clients of a push
+// server that cannot pause keep a 16 MiB end-to-end window of unanswered
+// bytes (its reads run ahead without bound, so an echo client writing
+// faster than it reads would be closed for output overflow). Known engine bugs
 // found here are listed per engine (engine.bugs): the tests that show
 // them skip, or work around them in the matrix, so CI stays green; set
 // FRAMELINK_KNOWN_BUGS=1 to see them fail:
