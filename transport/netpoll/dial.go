@@ -91,7 +91,8 @@ func toNetpoll(nc net.Conn) (netpoll.Connection, error) {
 
 // Listen listens on addr and returns a pull-API listener whose links run
 // on netpoll. Connections are accepted by Go's net.Listener (one accept
-// goroutine per listener, not per connection) and handed to netpoll.
+// goroutine per listener, not per connection) and handed to netpoll. The
+// caller owns the listener (Close it) and every link Accept returns.
 // r[impl serve.pull]
 func Listen(network, addr string, o framelink.Options) (framelink.Listener, error) {
 	o, err := o.Normalize()

@@ -12,7 +12,11 @@ import (
 // Serve listens on addr ("tcp*" or "unix") and serves h on a netpoll
 // EventLoop of its own (netpoll's process-wide pollers are shared and left
 // at their defaults: nothing global is configured). It returns once
-// listening; Addr is the real address. Stop it with Shutdown.
+// listening; Addr is the real address. Stop it with Shutdown (safe from any
+// goroutine). h's callbacks run on netpoll's worker goroutines (OnClose
+// possibly on its hang-up goroutine), one at a time per connection, and
+// must not block; the payload passed to OnFrame points into netpoll's
+// input buffer and is valid until OnFrame returns.
 // r[impl serve.handler] r[impl transport.netpoll]
 func Serve(network, addr string, h framelink.Handler, o framelink.Options) (framelink.Server, error) {
 	o, err := o.Normalize()
