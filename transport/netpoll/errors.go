@@ -13,7 +13,6 @@ import (
 	"github.com/framelink/framelink"
 )
 
-
 // errPeerClosed is the write-side error after the peer closed or reset the
 // connection (netpoll reports only that the connection is gone).
 var errPeerClosed = fmt.Errorf("framelink/netpoll: connection closed by peer: %w", syscall.EPIPE)
