@@ -63,6 +63,7 @@ type op struct {
 	tx    *Tx
 	state atomic.Uint64
 	buf   []byte
+	track slotTrack // debug build: reports a slot dropped without Commit or Discard
 }
 
 // Reserve implements framelink.Tx.
@@ -137,6 +138,7 @@ func (t *Tx) SendDirect(p []byte) error {
 }
 
 func (o *op) recycle() {
+	o.track.stop()
 	o.buf = nil
 	o.tx.ops.Put(o)
 }
@@ -165,6 +167,7 @@ func (o *op) AllocSlot(id uint64, n int) (framelink.Slot, error) {
 		o.recycle()
 		return framelink.Slot{}, err
 	}
+	o.track.start(o)
 	return framelink.NewSlot(o, id, o.buf[codec.HeaderSize:]), nil
 }
 
