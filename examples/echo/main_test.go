@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -128,73 +127,6 @@ func expectEcho(t *testing.T, c net.Conn, want []byte) {
 	}
 	if !bytes.Equal(got, want) {
 		t.Fatalf("echo of %d bytes differs (got %d bytes)", len(want), len(got))
-	}
-}
-
-// r[verify tools.echo] r[verify wire.max] r[verify wire.frame]
-func TestEchoNetstd(t *testing.T) {
-	s := start(t, "-engine", "netstd", "-addr", "127.0.0.1:0")
-	a := s.dial(t)
-
-	// Single frames of assorted sizes, including empty and 1 MiB.
-	for i, n := range []int{0, 1, 4, 100, 4096, 70000, 1 << 20} {
-		p := fill(n, byte(i))
-		go a.Write(frame(p))
-		expectEcho(t, a, p)
-	}
-	// One frame written a byte at a time.
-	p := fill(300, 7)
-	go func() {
-		for _, b := range frame(p) {
-			a.Write([]byte{b})
-		}
-	}()
-	expectEcho(t, a, p)
-	// 10,000 frames in one write.
-	var batch []byte
-	for i := range 10000 {
-		batch = append(batch, frame(fill(i%50, byte(i)))...)
-	}
-	go a.Write(batch)
-	for i := range 10000 {
-		expectEcho(t, a, fill(i%50, byte(i)))
-	}
-
-	// A 4 GiB header closes that connection at once, without a reply;
-	// the other connection keeps echoing.
-	b := s.dial(t)
-	if _, err := b.Write([]byte{0xff, 0xff, 0xff, 0xff}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := readFrame(b); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("oversize connection not closed: %v", err)
-	}
-	// A peer stalled mid-frame does not delay the others.
-	stalled := s.dial(t)
-	if _, err := stalled.Write([]byte{10, 0, 0, 0, 'h', 'a'}); err != nil {
-		t.Fatal(err)
-	}
-	// Garbage that happens to be valid frames is echoed; more
-	// connections with garbage are closed or echoed, never crash it.
-	for i := range 20 {
-		g := s.dial(t)
-		g.Write(fill(1+i*7, byte(i)))
-		g.Close()
-	}
-	p = []byte("still echoing")
-	go a.Write(frame(p))
-	expectEcho(t, a, p)
-
-	// SIGTERM stops it cleanly: exit status 0.
-	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-s.done; err != nil {
-		t.Fatalf("exit after SIGTERM: %v", err)
-	}
-	s.done <- nil // for the cleanup
-	if _, err := readFrame(a); err == nil {
-		t.Fatal("connection open after exit")
 	}
 }
 
