@@ -4,10 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"sync"
 	"testing"
-
-	"github.com/framelink/framelink"
 )
 
 // BenchmarkEchoServer compares Serve with framelink.EchoHandler against a
@@ -17,17 +14,8 @@ import (
 // the same size and depth side by side (r[perf.overhead] is judged by the
 // bench tool over many connections; this is the single-connection view).
 func BenchmarkEchoServer(b *testing.B) {
-	servers := []struct {
-		name  string
-		start func(b *testing.B) (addr string, stop func())
-	}{
-		{"framelink", func(b *testing.B) (string, func()) {
-			s, err := Serve("tcp", "127.0.0.1:0", framelink.EchoHandler{}, framelink.Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			return s.Addr().String(), func() { s.Shutdown(b.Context()) }
-		}},
+	servers := []echoServer{
+		{"framelink", startFramelink},
 		{"bare", startBare},
 	}
 	for _, depth := range []int{1, 16} {
@@ -60,39 +48,5 @@ func BenchmarkEchoServer(b *testing.B) {
 				})
 			}
 		}
-	}
-}
-
-func startBare(b *testing.B) (string, func()) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var open []net.Conn
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			open = append(open, c)
-			mu.Unlock()
-			wg.Add(1)
-			go bareEcho(c, &wg)
-		}
-	}()
-	return ln.Addr().String(), func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range open {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
 	}
 }

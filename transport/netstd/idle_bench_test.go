@@ -1,15 +1,10 @@
 package netstd
 
 import (
-	"bufio"
-	"encoding/binary"
 	"io"
 	"net"
 	"runtime"
-	"sync"
 	"testing"
-
-	"github.com/framelink/framelink"
 )
 
 // BenchmarkIdleConnMemory measures the memory an idle served connection
@@ -19,76 +14,17 @@ import (
 // bytes/conn metrics side by side. r[verify perf.idle]
 func BenchmarkIdleConnMemory(b *testing.B) {
 	const conns = 500
-	b.Run("framelink", func(b *testing.B) {
-		for b.Loop() {
-			s, err := Serve("tcp", "127.0.0.1:0", framelink.EchoHandler{}, framelink.Options{})
-			if err != nil {
-				b.Fatal(err)
+	for _, srv := range []echoServer{
+		{"framelink", startFramelink},
+		{"bare-bufio", startBare},
+	} {
+		b.Run(srv.name, func(b *testing.B) {
+			for b.Loop() {
+				addr, stop := srv.start(b)
+				measureIdle(b, addr, conns)
+				stop()
 			}
-			measureIdle(b, s.Addr().String(), conns)
-			s.Shutdown(b.Context())
-		}
-	})
-	b.Run("bare-bufio", func(b *testing.B) {
-		for b.Loop() {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				b.Fatal(err)
-			}
-			var wg sync.WaitGroup
-			var mu sync.Mutex
-			var open []net.Conn
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					c, err := ln.Accept()
-					if err != nil {
-						return
-					}
-					mu.Lock()
-					open = append(open, c)
-					mu.Unlock()
-					wg.Add(1)
-					go bareEcho(c, &wg)
-				}
-			}()
-			measureIdle(b, ln.Addr().String(), conns)
-			ln.Close()
-			mu.Lock()
-			for _, c := range open {
-				c.Close()
-			}
-			mu.Unlock()
-			wg.Wait()
-		}
-	})
-}
-
-func bareEcho(c net.Conn, wg *sync.WaitGroup) {
-	defer wg.Done()
-	defer c.Close()
-	r := bufio.NewReaderSize(c, 4096)
-	w := bufio.NewWriterSize(c, 4096)
-	var h [4]byte
-	var buf []byte
-	for {
-		if _, err := io.ReadFull(r, h[:]); err != nil {
-			return
-		}
-		n := binary.LittleEndian.Uint32(h[:])
-		if cap(buf) < int(n) {
-			buf = make([]byte, n)
-		}
-		buf = buf[:n]
-		if _, err := io.ReadFull(r, buf); err != nil {
-			return
-		}
-		w.Write(h[:])
-		w.Write(buf)
-		if r.Buffered() == 0 && w.Flush() != nil {
-			return
-		}
+		})
 	}
 }
 
