@@ -14,47 +14,36 @@ import (
 // server process after a GC and FreeOSMemory: RSS (what the OS charges)
 // and Go heap-in-use plus goroutine stacks (what the runtime holds).
 type idleResult struct {
-	Engine         string   `json:"engine"`
-	Kind           string   `json:"kind"`
-	Conns          int      `json:"conns"`
-	RSSBefore      int64    `json:"rss_before"`
-	RSSAfter       int64    `json:"rss_after"`
-	RSSPerConn     float64  `json:"rss_per_conn"`        // bytes
-	RuntimePerConn float64  `json:"heap_stack_per_conn"` // bytes
-	ErrorCount     int      `json:"error_count"`
-	Errors         []string `json:"errors,omitempty"`
+	Engine         string  `json:"engine"`
+	Kind           string  `json:"kind"`
+	Conns          int     `json:"conns"`
+	RSSBefore      int64   `json:"rss_before"`
+	RSSAfter       int64   `json:"rss_after"`
+	RSSPerConn     float64 `json:"rss_per_conn"`        // bytes
+	RuntimePerConn float64 `json:"heap_stack_per_conn"` // bytes
+	runErrors
 }
 
 // runIdle measures memory per idle connection for one server kind.
 func runIdle(engine, kind string, n int) (res idleResult) {
 	res = idleResult{Engine: engine, Kind: kind, Conns: n}
 	bad := func(err error) idleResult {
-		res.ErrorCount++
-		res.Errors = append(res.Errors, err.Error())
+		res.add(err)
 		return res
 	}
-	p, err := startServerProc(engine, kind)
-	if err != nil {
-		return bad(err)
+	p, s0, ok := startBaseServer(engine, kind, &res.runErrors)
+	if !ok {
+		return res
 	}
-	defer func() {
-		if err := p.stop(); err != nil {
-			res.ErrorCount++
-			res.Errors = append(res.Errors, err.Error())
-		}
-	}()
-	s0, err := p.stats(true)
-	if err != nil {
-		return bad(err)
-	}
+	defer p.stopInto(&res.runErrors)
 	lg := newLoadGen(loadConfig{Addr: p.addr, Conns: n, Size: 64, Inflight: 1, SpreadSources: n > 1000})
 	defer lg.close()
 	if err := lg.dial(n, 32); err != nil {
 		return bad(err)
 	}
-	if ok := lg.echoOnce(context.Background(), 32, 10*time.Second); ok != n {
-		res.ErrorCount, res.Errors = lg.errs.snapshot()
-		return bad(fmt.Errorf("%d of %d idle connections echoed", ok, n))
+	if echoed := lg.echoOnce(context.Background(), 32, 10*time.Second); echoed != n {
+		res.merge(lg.errs.snapshot())
+		return bad(fmt.Errorf("%d of %d idle connections echoed", echoed, n))
 	}
 	time.Sleep(100 * time.Millisecond) // let event loops settle
 	s1, err := p.stats(true)

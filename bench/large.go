@@ -15,26 +15,25 @@ const largeReserve = 100
 
 // largeResult is one large-mode run (r[perf.scale]).
 type largeResult struct {
-	Engine          string   `json:"engine"`
-	Kind            string   `json:"kind"`
-	ServerNoFile    uint64   `json:"server_nofile"` // soft limit, raised to hard
-	ClientNoFile    uint64   `json:"client_nofile"`
-	Target          int      `json:"target"`
-	Connected       int      `json:"connected"`         // connections the load generator opened
-	ServerFDs       int      `json:"server_fds"`        // descriptors open in the server with all connected
-	Echoed          int      `json:"echoed"`            // connections whose echo was verified
-	StoppedBy       string   `json:"stopped_by"`        // the limit that stopped the ramp
-	DialSeconds     float64  `json:"dial_s"`            // time to open them all
-	IdleRSSPerConn  float64  `json:"idle_rss_per_conn"` // bytes, after GC
-	IdleHeapPerConn float64  `json:"idle_heap_stack_per_conn"`
-	LoadFrames      uint64   `json:"load_frames"` // verified echoes under load
-	LoadFramesPerS  float64  `json:"load_frames_per_s"`
-	LoadP99us       float64  `json:"load_p99_us"`
-	PeakRSS         int64    `json:"server_peak_rss"`
-	PeakRSSPerConn  float64  `json:"peak_rss_per_conn"`
-	MillionIdleGiB  float64  `json:"million_idle_gib"` // idle RSS per conn × 1e6
-	ErrorCount      int      `json:"error_count"`
-	Errors          []string `json:"errors,omitempty"`
+	Engine          string  `json:"engine"`
+	Kind            string  `json:"kind"`
+	ServerNoFile    uint64  `json:"server_nofile"` // soft limit, raised to hard
+	ClientNoFile    uint64  `json:"client_nofile"`
+	Target          int     `json:"target"`
+	Connected       int     `json:"connected"`         // connections the load generator opened
+	ServerFDs       int     `json:"server_fds"`        // descriptors open in the server with all connected
+	Echoed          int     `json:"echoed"`            // connections whose echo was verified
+	StoppedBy       string  `json:"stopped_by"`        // the limit that stopped the ramp
+	DialSeconds     float64 `json:"dial_s"`            // time to open them all
+	IdleRSSPerConn  float64 `json:"idle_rss_per_conn"` // bytes, after GC
+	IdleHeapPerConn float64 `json:"idle_heap_stack_per_conn"`
+	LoadFrames      uint64  `json:"load_frames"` // verified echoes under load
+	LoadFramesPerS  float64 `json:"load_frames_per_s"`
+	LoadP99us       float64 `json:"load_p99_us"`
+	PeakRSS         int64   `json:"server_peak_rss"`
+	PeakRSSPerConn  float64 `json:"peak_rss_per_conn"`
+	MillionIdleGiB  float64 `json:"million_idle_gib"` // idle RSS per conn × 1e6
+	runErrors
 }
 
 // largeParams configure large mode.
@@ -53,24 +52,14 @@ type largeParams struct {
 func runLarge(engine, kind string, lp largeParams, clientNoFile uint64, logf func(string, ...any)) (res largeResult) {
 	res = largeResult{Engine: engine, Kind: kind, ClientNoFile: clientNoFile}
 	bad := func(err error) largeResult {
-		res.ErrorCount++
-		res.Errors = append(res.Errors, err.Error())
+		res.add(err)
 		return res
 	}
-	p, err := startServerProc(engine, kind)
-	if err != nil {
-		return bad(err)
+	p, s0, ok := startBaseServer(engine, kind, &res.runErrors)
+	if !ok {
+		return res
 	}
-	defer func() {
-		if err := p.stop(); err != nil {
-			res.ErrorCount++
-			res.Errors = append(res.Errors, err.Error())
-		}
-	}()
-	s0, err := p.stats(true)
-	if err != nil {
-		return bad(err)
-	}
+	defer p.stopInto(&res.runErrors)
 	res.ServerNoFile = s0.NoFileSoft
 	srvMax := int(s0.NoFileSoft) - largeReserve
 	cliMax := int(clientNoFile) - largeReserve
@@ -143,8 +132,6 @@ func runLarge(engine, kind string, lp largeParams, clientNoFile uint64, logf fun
 		res.PeakRSS = s2.PeakRSS
 		res.PeakRSSPerConn = float64(s2.PeakRSS-s0.RSS) / n
 	}
-	ne, errs := lg.errs.snapshot()
-	res.ErrorCount += ne
-	res.Errors = append(res.Errors, errs...)
+	res.merge(lg.errs.snapshot())
 	return res
 }

@@ -131,6 +131,14 @@ func (p *serverProc) stop() error {
 	}
 }
 
+// stopInto stops the server (stop) and records a failure to exit in errs;
+// every run defers it.
+func (p *serverProc) stopInto(errs *runErrors) {
+	if err := p.stop(); err != nil {
+		errs.add(err)
+	}
+}
+
 func (p *serverProc) kill() {
 	p.cmd.Process.Kill()
 	p.cmd.Wait()

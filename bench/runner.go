@@ -32,23 +32,22 @@ func sizeName(n int) string {
 
 // sample is the outcome of one run of one server kind on one scenario.
 type sample struct {
-	Engine         string   `json:"engine"`
-	Kind           string   `json:"kind"`
-	Repeat         int      `json:"repeat"`
-	Seconds        float64  `json:"seconds"` // measured window
-	Frames         uint64   `json:"frames"`  // verified echoes in the window
-	FramesPerSec   float64  `json:"frames_per_s"`
-	MBPerSec       float64  `json:"mb_per_s"` // payload MB (1e6) echoed per second, one direction
-	P50us          float64  `json:"p50_us"`
-	P99us          float64  `json:"p99_us"`
-	P999us         float64  `json:"p999_us"`
-	CPUPerMFrames  float64  `json:"server_cpu_s_per_mframe"`
-	ServerCPUUtil  float64  `json:"server_cpu_cores"` // CPU seconds per wall second
-	ClientCPUUtil  float64  `json:"loadgen_cpu_cores"`
-	PeakRSS        int64    `json:"server_peak_rss"`
-	AllocsPerFrame float64  `json:"server_allocs_per_frame"`
-	ErrorCount     int      `json:"error_count"`
-	Errors         []string `json:"errors,omitempty"`
+	Engine         string  `json:"engine"`
+	Kind           string  `json:"kind"`
+	Repeat         int     `json:"repeat"`
+	Seconds        float64 `json:"seconds"` // measured window
+	Frames         uint64  `json:"frames"`  // verified echoes in the window
+	FramesPerSec   float64 `json:"frames_per_s"`
+	MBPerSec       float64 `json:"mb_per_s"` // payload MB (1e6) echoed per second, one direction
+	P50us          float64 `json:"p50_us"`
+	P99us          float64 `json:"p99_us"`
+	P999us         float64 `json:"p999_us"`
+	CPUPerMFrames  float64 `json:"server_cpu_s_per_mframe"`
+	ServerCPUUtil  float64 `json:"server_cpu_cores"` // CPU seconds per wall second
+	ClientCPUUtil  float64 `json:"loadgen_cpu_cores"`
+	PeakRSS        int64   `json:"server_peak_rss"`
+	AllocsPerFrame float64 `json:"server_allocs_per_frame"`
+	runErrors
 }
 
 // metric selects one number of a sample.
@@ -129,20 +128,14 @@ type runParams struct {
 func runOne(engine, kind string, sc scenario, rp runParams, repeat int) (smp sample) {
 	smp = sample{Engine: engine, Kind: kind, Repeat: repeat}
 	bad := func(err error) sample {
-		smp.ErrorCount++
-		smp.Errors = append(smp.Errors, err.Error())
+		smp.add(err)
 		return smp
 	}
 	p, err := startServerProc(engine, kind)
 	if err != nil {
 		return bad(err)
 	}
-	defer func() {
-		if err := p.stop(); err != nil {
-			smp.ErrorCount++
-			smp.Errors = append(smp.Errors, err.Error())
-		}
-	}()
+	defer p.stopInto(&smp.runErrors)
 	lg := newLoadGen(loadConfig{
 		Addr: p.addr, Conns: sc.Conns, Size: sc.Size, Inflight: sc.Inflight,
 		SpreadSources: sc.Conns > 1000, DrainTimeout: rp.Drain,
@@ -163,8 +156,7 @@ func runOne(engine, kind string, sc scenario, rp runParams, repeat int) (smp sam
 	c1 := selfCPU()
 	s1, err1 := p.stats(false)
 	tot := lg.finish()
-	smp.ErrorCount += tot.ErrorCount
-	smp.Errors = append(smp.Errors, tot.Errors...)
+	smp.merge(tot.ErrorCount, tot.Errors)
 	if err := firstErr(err0, err1); err != nil {
 		return bad(err)
 	}
