@@ -41,6 +41,11 @@ type largeParams struct {
 	Conns    int // 0: as many as the file limits allow
 	Duration time.Duration
 	Size     int
+	// onEchoed, if set, is called with the load generator once every
+	// connection is open and its echo checked, before the load phase, on
+	// runLarge's goroutine (tests look at the connections; nil in the
+	// bench).
+	onEchoed func(*loadGen)
 }
 
 // runLarge opens as many connections as the file limits allow (or
@@ -98,6 +103,9 @@ func runLarge(engine, kind string, lp largeParams, clientNoFile uint64, logf fun
 	}
 	logf("large %s/%s: %d connected in %.1fs; verifying one echo on each", engine, kind, res.Connected, res.DialSeconds)
 	res.Echoed = lg.echoOnce(context.Background(), 256, 15*time.Second)
+	if lp.onEchoed != nil {
+		lp.onEchoed(lg)
+	}
 	s1, err := p.stats(true)
 	if err != nil {
 		return bad(err)
