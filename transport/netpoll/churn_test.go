@@ -80,11 +80,15 @@ func TestCloseReopenChurn(t *testing.T) {
 			if err := <-errs; err != nil {
 				la, lb := a.(*link), b.(*link)
 				dump := func(name string, l *link) string {
-					o := l.out
+					o := &l.out
 					o.mu.Lock()
 					defer o.mu.Unlock()
-					return fmt.Sprintf("%s: inLen=%d flushing=%v pending=%d sideLen=%d err=%v shut=%v queued=%d outstd=%v stats=%+v",
-						name, l.conn.Reader().Len(), o.flushing, o.pending, o.sideLen, o.err, o.shut, l.budget.Queued(), l.rx.outstd, l.counters.Snapshot())
+					queued := 0
+					if o.q != nil {
+						queued = o.q.n
+					}
+					return fmt.Sprintf("%s: inLen=%d flushing=%v queue=%d err=%v shut=%v budget=%d outstd=%v stats=%+v",
+						name, l.conn.Reader().Len(), o.flushing, queued, o.err, o.shut, l.budget.Queued(), l.rx.outstd, l.counters.Snapshot())
 				}
 				buf := make([]byte, 1<<20)
 				nb := runtime.Stack(buf, true)

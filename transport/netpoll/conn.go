@@ -34,7 +34,7 @@ type sconn struct {
 
 	counters framelink.Counters
 	budget   *sendq.Budget
-	out      *output
+	out      output
 	txOnce   sync.Once
 	tx       *sendq.Tx
 
@@ -60,7 +60,7 @@ func newSconn(s *server, c netpoll.Connection) *sconn {
 	sc := &sconn{srv: s, conn: c, max: o.MaxFrame, idle: o.IdleTimeout}
 	sc.nctx = connCtx{Context: context.Background(), c: sc}
 	sc.budget = sendq.NewBudget(o.HighWater, o.LowWater)
-	sc.out = newOutput(sc, true, c, sc.budget, &sc.counters, o.HighWater)
+	sc.out.init(sc, true, c, sc.budget, &sc.counters, o.HighWater)
 	return sc
 }
 
@@ -116,7 +116,7 @@ func (c *sconn) Alloc(n int) (framelink.Slot, error) {
 	// The sendq.Tx (and its pool of permit states) is made on first use:
 	// most handlers only Send, and an idle connection should cost little.
 	c.txOnce.Do(func() {
-		c.tx = sendq.NewTx(c.out, c.budget, &c.counters, c.max, nil)
+		c.tx = sendq.NewTx(&c.out, c.budget, &c.counters, c.max, nil)
 	})
 	return c.tx.Direct(n)
 }

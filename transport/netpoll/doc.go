@@ -30,27 +30,23 @@
 //
 // # Sending
 //
-// A frame is written into the connection's netpoll Writer: Send and
-// Conn.Send Malloc header+payload there and copy once, like a hand-written
-// netpoll server. Slots from Permit.Alloc / Conn.Alloc are pool buffers
-// copied into the Writer at Commit: holding the Writer from Alloc to
-// Commit would deadlock a goroutine holding two slots and stall every
-// other sender behind a slow one, and netpoll has no way to take back a
-// Malloc'd region once another follows it (MallocAck only truncates the
-// tail). So Discard and Permit.Release only return a pool buffer; nothing
-// half-written can be flushed (r[link.tx.discard]).
-//
-// netpoll's Flush publishes what was Malloc'd, writes what the socket
-// takes and, when the socket is full, blocks until its poller has written
-// the rest. Commit must never wait for the network, so Flush runs in one
-// short-lived flusher goroutine per connection, started when there is
-// output and none runs (for replies: once, at the end of each OnRequest
-// batch). While it runs, new frames are Malloc'd into a second LinkBuffer
-// that the flusher splices behind the Writer (Append, no copy) before its
-// next Flush: frames committed during a write leave together in one
-// sendmsg (r[link.tx.coalesce]), a lone frame leaves at once. The byte
-// budget counts bytes from Commit until the Flush that carried them
-// returned, i.e. until netpoll handed them to the kernel.
+// Committed frames are queued in pool buffers (Send copies header and
+// payload there once, as a hand-written server copies into netpoll's
+// Writer; a big slot frame is adopted as it is) and written to the
+// socket with writev by one writer at a time, bypassing netpoll's output
+// buffer. The committer that finds no writer running becomes it and
+// writes at once: the socket is non-blocking, so Commit never waits for
+// the network. Replies committed during an OnRequest batch are written in
+// one writev at the batch's end, from the worker goroutine, like a
+// hand-written server's Flush; frames committed while a write runs leave
+// together in the next one (r[link.tx.coalesce]), a lone frame leaves at
+// once. Only when the socket is full does a flusher goroutine take over:
+// it copies the rest into netpoll's Writer and Flushes, so netpoll's
+// poller waits for the socket. Slots from Permit.Alloc / Conn.Alloc are
+// pool buffers until Commit, so Discard and Permit.Release only return a
+// pool buffer; nothing half-written can be sent (r[link.tx.discard]). The
+// byte budget counts bytes from Commit until they were written to the
+// kernel.
 //
 // # Backpressure
 //
@@ -81,11 +77,14 @@
 // # Idle connections
 //
 // No goroutine and no framelink buffer is held by an idle connection
-// (r[perf.idle]): a few hundred bytes of state. netpoll itself keeps a
-// 4 KiB input node, a 4 KiB output node and a 1.3 KiB iovec array per
-// connection, which only its process-wide Configure(BufferSize) could
-// change, so an idle framelink connection costs netpoll's own footprint
-// plus that state (BenchmarkIdleConns).
+// (r[perf.idle]): the send queue and its pool buffers go back to their
+// pools once written, and as replies bypass netpoll's output buffer, its
+// 4 KiB node is never allocated unless the socket was once full. What an
+// idle served connection keeps is netpoll's 8 KiB input node (allocated
+// when netpoll accepts it; only the process-wide Configure could shrink
+// it), netpoll's connection, and framelink's connection state of a few
+// hundred bytes. So it costs less than on a hand-written netpoll server,
+// which keeps the output node too (BenchmarkIdleConns).
 //
 // # Errors
 //

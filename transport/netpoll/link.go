@@ -26,7 +26,7 @@ type link struct {
 	max      uint32
 	counters framelink.Counters
 	budget   *sendq.Budget
-	out      *output
+	out      output
 	tx       tx
 	rx       rx
 
@@ -56,8 +56,8 @@ func newLink(c netpoll.Connection, o framelink.Options) (*link, error) {
 		return nil, err
 	}
 	l.budget = sendq.NewBudget(o.HighWater, o.LowWater)
-	l.out = newOutput(l, false, c, l.budget, &l.counters, o.HighWater)
-	l.tx.Tx = sendq.NewTx(l.out, l.budget, &l.counters, o.MaxFrame, l.closeTx)
+	l.out.init(l, false, c, l.budget, &l.counters, o.HighWater)
+	l.tx.Tx = sendq.NewTx(&l.out, l.budget, &l.counters, o.MaxFrame, l.closeTx)
 	l.tx.l = l
 	l.rx.init(l)
 	// Runs inside Connection.Close, before netpoll frees the buffers.

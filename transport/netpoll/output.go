@@ -3,7 +3,6 @@
 package netpoll
 
 import (
-	"runtime"
 	"sync"
 
 	"github.com/cloudwego/netpoll"
@@ -13,65 +12,67 @@ import (
 	"github.com/framelink/framelink/sendq"
 )
 
-// output is the send path of one connection: a sendq.Sink over netpoll's
-// Writer (r[transport.netpoll]).
+// output is the send path of one connection (r[transport.netpoll]): a
+// sendq.Sink that queues committed frames in pool buffers (queue) and
+// writes them to the socket with writev, bypassing netpoll's output
+// buffer while the socket takes everything.
 //
-// netpoll's Writer (a LinkBuffer) is not safe for concurrent use, and its
-// Flush does three things in one call: it publishes every byte Malloc'd so
-// far, writes what the socket takes, and, if the socket is full, waits
-// until netpoll's poller has written the rest. So:
+//   - mu guards the queue. Send copies the caller's bytes into it (one
+//     copy, as a hand-written netpoll server copies into its Writer);
+//     Commit copies a small slot frame into it and adopts a big one as it
+//     is (no copy).
+//   - One writer at a time owns the socket's write side (flushing). The
+//     committer that finds no writer running becomes it and writes at once
+//     from its own goroutine, outside mu: the socket is non-blocking, so
+//     this never waits for the network (r[link.tx.commit]). Frames
+//     committed meanwhile queue up and leave together in the writer's next
+//     writev (r[link.tx.coalesce]). Inside OnRequest the writer is the
+//     batch's end: replies go out in one writev per batch, from the worker
+//     goroutine, like a hand-written server's Flush.
+//   - When the socket is full, the rest is handed to a flusher goroutine,
+//     which copies it into netpoll's Writer and Flushes: netpoll's poller
+//     waits for the socket and writes it (blocking that goroutine only).
+//     Later frames queue behind it, in order.
+//   - Slots (Permit.Alloc) are pool buffers given to the queue at Commit:
+//     nothing half-written is ever in the queue, so Discard and Release
+//     only give a pool buffer back (r[link.tx.discard]).
 //
-//   - mu guards every use of the Writer. While no flush is running, a frame
-//     is written straight into the Writer (Malloc header+payload): Send
-//     copies the caller's bytes there directly, one copy, exactly like a
-//     hand-written netpoll server.
-//   - One flusher at a time owns the Writer inside Flush (flushing). It runs
-//     outside mu, so a full socket never blocks a committer (Commit must
-//     not wait for the network, r[link.tx.commit]). Frames committed
-//     meanwhile are Malloc'd into a second LinkBuffer (side), which the
-//     flusher splices into the Writer without copying (Append) before its
-//     next Flush: still one copy per frame, in commit order, and many
-//     frames leave in one sendmsg (r[link.tx.coalesce]).
-//   - Slots (Permit.Alloc) are pool buffers copied into the Writer at
-//     Commit, not Malloc'd regions: a Malloc'd region cannot be taken back
-//     once a later frame was Malloc'd behind it (MallocAck only truncates
-//     the tail), and keeping the Writer locked from Alloc to Commit would
-//     deadlock a goroutine that holds two slots and stall every other
-//     sender (and the flusher) behind a slow writer. Discard and Release
-//     therefore only give a pool buffer back; nothing half-written can
-//     reach the Writer (r[link.tx.discard]).
+// The queue and its chunks are returned to their pools as soon as they are
+// written: an idle connection holds no send memory of framelink's, and
+// netpoll's output buffer never allocates its 4 KiB node unless the socket
+// was full once (r[perf.idle]).
 //
-// The byte budget counts bytes from commit until the Flush that carried
-// them returns. Flush returns only once netpoll handed every published byte
-// to the kernel (or failed), so the budget is honest
-// (r[link.tx.backpressure]).
+// The byte budget counts bytes from commit until they were written to the
+// kernel (r[link.tx.backpressure]).
+//
+// The descriptor stays open while a writer runs: the connection's close
+// callback (closeWait) waits for the writer to finish before netpoll's own
+// callback closes the descriptor, and fail/closeWait stop new writers.
 type output struct {
-	w        netpoll.Writer
 	budget   *sendq.Budget
 	counters *framelink.Counters
 	high     int64
-
-	owner outputOwner
-	conn  netpoll.Connection
+	owner    outputOwner
+	conn     netpoll.Connection
+	fd       int
 	// served: a push-API connection. A frame committed while the budget
 	// is above the high-water mark is refused and owner.outputOverflow
 	// closes the connection (netpoll cannot pause reads), so the output
 	// holds at most the high-water mark plus the frame that crossed it.
 	served bool
-	// flushFn is flushLoop as a func value made once: "go o.flushFn()"
-	// does not allocate, "go o.flushFn()" does.
+	// flushFn is flushLoop as a func value, made the first time the
+	// socket is full: "go o.flushFn()" does not allocate, "go
+	// o.flushLoop()" does. Written only by the writer.
 	flushFn func()
 
 	mu       sync.Mutex
-	idle     sync.Cond           // broadcast whenever a flusher stops
-	flushing bool                // a flusher owns the Writer
-	batching bool                // inside OnRequest: flush once at its end
-	pending  int                 // bytes in the Writer not yet flushed
-	side     *netpoll.LinkBuffer // frames committed while flushing (nil: none)
-	sideLen  int                 // bytes Malloc'd in side
-	shut     error               // commits fail with it (local close)
-	err      error               // the Writer is off limits (closed or failed)
-	drain    bool                // call owner.outputDrained once empty
+	flushing bool          // a writer owns the socket's write side
+	batching bool          // inside OnRequest: write once at its end
+	drain    bool          // call owner.outputDrained once empty
+	q        *queue        // frames not yet taken by the writer (nil: none)
+	wake     chan struct{} // closed when a writer stops (made by waiters)
+	shut     error         // commits fail with it (local close)
+	err      error         // the socket is off limits (closed or failed)
 	// Frames and payload bytes sent by send, counted under mu (cheaper
 	// than two more atomic adds per frame); stats adds them in.
 	sentFrames, sentBytes uint64
@@ -79,28 +80,25 @@ type output struct {
 
 // outputOwner is told (without output.mu held) what happened to the output.
 type outputOwner interface {
-	outputFailed(err error) // a flush failed (once)
+	outputFailed(err error) // a write failed (once)
 	outputOverflow()        // served only: a commit above the high-water mark
 	outputDrained()         // the output is empty after shutDrain
 }
 
-func newOutput(owner outputOwner, served bool, conn netpoll.Connection, budget *sendq.Budget, counters *framelink.Counters, high int) *output {
-	o := &output{owner: owner, served: served, conn: conn, w: conn.Writer(), budget: budget, counters: counters, high: int64(high)}
-	o.idle.L = &o.mu
-	o.flushFn = o.flushLoop
-	return o
+func (o *output) init(owner outputOwner, served bool, conn netpoll.Connection, budget *sendq.Budget, counters *framelink.Counters, high int) {
+	o.owner, o.served, o.conn, o.budget, o.counters, o.high = owner, served, conn, budget, counters, int64(high)
+	o.fd = conn.(netpoll.Conn).Fd()
 }
 
 // Alloc implements sendq.Sink: a pool buffer with header room.
 func (o *output) Alloc(n int) ([]byte, error) { return pool.Get(codec.HeaderSize + n), nil }
 
-// Discard implements sendq.Sink: the frame was never in the Writer, so
-// nothing of it can be flushed. r[impl link.tx.discard]
+// Discard implements sendq.Sink: the frame was never queued, so nothing
+// of it can be written. r[impl link.tx.discard]
 func (o *output) Discard(frame []byte) { pool.Put(frame) }
 
-// Commit implements sendq.Sink: frame (header written) is copied into the
-// Writer, or queued behind a running flush. It never waits for the network.
-// r[impl link.tx.commit]
+// Commit implements sendq.Sink: frame (header written) joins the queue. It
+// never waits for the network. r[impl link.tx.commit]
 func (o *output) Commit(frame []byte) error {
 	o.mu.Lock()
 	if err := o.closedLocked(); err != nil {
@@ -115,18 +113,24 @@ func (o *output) Commit(frame []byte) error {
 		return ErrOutputOverflow
 	}
 	n := len(frame)
-	copy(o.mallocLocked(n), frame)
-	pool.Put(frame)
+	if o.q == nil {
+		o.q = getQueue()
+	}
+	o.q.adopt(frame)
 	o.budget.Add(n)
 	start := o.kickLocked()
 	o.mu.Unlock()
-	o.after(start)
+	if start {
+		o.write(true)
+	}
 	return nil
 }
 
-// send publishes p as one frame, copied once, straight into the Writer
-// when no flush is running. It never waits for the network.
+// send publishes p as one frame, copied once into the queue, and writes it
+// at once if no writer runs and no batch is open. It never waits for the
+// network.
 func (o *output) send(p []byte) error {
+	n := codec.HeaderSize + len(p)
 	o.mu.Lock()
 	if err := o.closedLocked(); err != nil {
 		o.mu.Unlock()
@@ -137,8 +141,10 @@ func (o *output) send(p []byte) error {
 		o.owner.outputOverflow()
 		return ErrOutputOverflow
 	}
-	n := codec.HeaderSize + len(p)
-	dst := o.mallocLocked(n)
+	if o.q == nil {
+		o.q = getQueue()
+	}
+	dst := o.q.malloc(n)
 	codec.PutHeader(dst, uint32(len(p)))
 	copy(dst[codec.HeaderSize:], p)
 	o.budget.Add(n)
@@ -146,7 +152,9 @@ func (o *output) send(p []byte) error {
 	o.sentBytes += uint64(len(p))
 	start := o.kickLocked()
 	o.mu.Unlock()
-	o.after(start)
+	if start {
+		o.write(true)
+	}
 	return nil
 }
 
@@ -162,22 +170,6 @@ func (o *output) stats() framelink.Stats {
 	return s
 }
 
-// mallocLocked returns n bytes for a frame: in the Writer, or in side
-// while a flusher owns the Writer.
-func (o *output) mallocLocked(n int) []byte {
-	if o.flushing {
-		if o.side == nil {
-			o.side = netpoll.NewLinkBuffer()
-		}
-		o.sideLen += n
-		b, _ := o.side.Malloc(n)
-		return b
-	}
-	o.pending += n
-	b, _ := o.w.Malloc(n)
-	return b
-}
-
 func (o *output) closedLocked() error {
 	if o.err != nil {
 		return o.err
@@ -186,23 +178,16 @@ func (o *output) closedLocked() error {
 }
 
 // overLocked reports whether a served connection's output is already
-// above the high-water mark (see overflow).
+// above its limit (high: see outputLimit).
 func (o *output) overLocked() bool {
 	return o.served && o.budget.Queued() > o.high
 }
 
-// after runs what a commit decided under mu: start the flusher.
-func (o *output) after(start bool) {
-	if start {
-		go o.flushFn()
-	}
-}
-
-// kickLocked reports whether the caller must start a flusher (and marks it
-// started): there is something to flush, none runs, and no OnRequest batch
-// will flush at its end.
+// kickLocked reports whether the caller must become the writer (and marks
+// it started): there is something to write, no writer runs, and no
+// OnRequest batch will write at its end.
 func (o *output) kickLocked() bool {
-	if o.flushing || o.batching || o.err != nil || (o.pending == 0 && o.sideLen == 0) {
+	if o.flushing || o.batching || o.err != nil || o.q == nil {
 		return false
 	}
 	o.flushing = true
@@ -210,73 +195,99 @@ func (o *output) kickLocked() bool {
 }
 
 // beginBatch is called by OnRequest before it delivers frames: replies
-// committed until endBatch are flushed together at its end.
+// committed until endBatch are written together at its end.
 func (o *output) beginBatch() {
 	o.mu.Lock()
 	o.batching = true
 	o.mu.Unlock()
 }
 
-// endBatch ends a batch and starts the flusher if there is output.
+// endBatch ends a batch and writes the replies, if any, from the calling
+// (worker) goroutine.
 func (o *output) endBatch() {
 	o.mu.Lock()
 	o.batching = false
 	start := o.kickLocked()
 	o.mu.Unlock()
 	if start {
-		go o.flushFn()
-		// Let the flusher run now, on this P (it is next in line), while
-		// the replies just copied are still in this core's cache: the
-		// kernel's copy in sendmsg then reads hot memory, as in a
-		// hand-written echo that flushes inline. Measured: about a quarter
-		// less server CPU per 4 KiB echo than letting it run later.
-		runtime.Gosched()
+		o.write(true)
 	}
 }
 
-// flushLoop is the flusher: it flushes until nothing is left. Frames
-// committed while a Flush runs leave together in the next one.
-// r[impl link.tx.coalesce] r[impl link.tx.backpressure] Only one
-// runs at a time (flushing); it is the only user of the Writer while it
-// runs Flush.
-func (o *output) flushLoop() {
+// maxInlineRounds bounds the writevs a committer makes as the writer
+// before it hands the writing to a flusher goroutine (other goroutines may
+// keep committing).
+const maxInlineRounds = 4
+
+// flushLoop is the flusher goroutine's body: write(false).
+func (o *output) flushLoop() { o.write(false) }
+
+// goFlush hands the writer's turn to a new flusher goroutine. Only the
+// writer (flushing set) calls it.
+func (o *output) goFlush() {
+	if o.flushFn == nil {
+		o.flushFn = o.flushLoop
+	}
+	go o.flushFn()
+}
+
+// write is the writer (the caller set flushing): it writes the queue until
+// it is empty. inline: called by a committer, which must not wait for the
+// network, so when the socket is full (or after maxInlineRounds) the rest
+// goes to a flusher goroutine. Otherwise (the flusher) a full socket is
+// waited for through netpoll's Writer.
+// r[impl link.tx.coalesce] r[impl link.tx.backpressure]
+func (o *output) write(inline bool) {
 	o.mu.Lock()
-	for {
+	for round := 0; ; round++ {
 		if o.err != nil {
 			o.dropLocked()
 			break
 		}
-		if o.side != nil {
-			// Splice side's nodes behind the Writer's (no copy). side is
-			// spent by Append; a fresh one is made when needed.
-			_ = o.w.Append(o.side)
-			o.pending += o.sideLen
-			o.side, o.sideLen = nil, 0
-		}
-		n := o.pending
-		if n == 0 {
+		q := o.q
+		if q == nil {
 			break
 		}
-		o.pending = 0
+		if inline && round == maxInlineRounds {
+			o.mu.Unlock()
+			o.goFlush()
+			return
+		}
+		o.q = nil
 		o.mu.Unlock()
-		err := o.w.Flush()
-		o.budget.Sub(n)
+		total := q.n
+		written, err := q.writeTo(o.fd)
+		if err == nil && q.n > 0 {
+			// The socket is full.
+			if inline {
+				o.budget.Sub(written)
+				o.mu.Lock()
+				if o.q != nil {
+					q.prepend(o.q)
+				}
+				o.q = q
+				o.mu.Unlock()
+				o.goFlush()
+				return
+			}
+			err = o.flushRest(q)
+		}
+		o.budget.Sub(total)
+		q.free()
 		o.mu.Lock()
 		if err != nil {
 			if o.err == nil { // else closed here: keep that error
 				o.err = writeErr(err, false, o.conn.IsActive())
 			}
 			o.dropLocked()
-			o.flushing = false
-			o.idle.Broadcast()
+			o.stopLocked()
 			werr := o.err
 			o.mu.Unlock()
 			o.owner.outputFailed(werr)
 			return
 		}
 	}
-	o.flushing = false
-	o.idle.Broadcast()
+	o.stopLocked()
 	drained := o.drain && o.err == nil
 	if drained {
 		o.drain = false
@@ -287,16 +298,52 @@ func (o *output) flushLoop() {
 	}
 }
 
+// flushRest hands what q still holds to netpoll's Writer (a copy) and
+// Flushes: netpoll's poller writes it as the socket drains, and Flush
+// returns once it did (or failed). Only the flusher goroutine calls it.
+func (o *output) flushRest(q *queue) error {
+	w := o.conn.Writer()
+	for i, b := range q.bufs {
+		if i == 0 {
+			b = b[q.off:]
+		}
+		dst, err := w.Malloc(len(b))
+		if err != nil {
+			return err
+		}
+		copy(dst, b)
+	}
+	return w.Flush()
+}
+
+// stopLocked ends the writer's turn and wakes whoever waits for it.
+func (o *output) stopLocked() {
+	o.flushing = false
+	if o.wake != nil {
+		close(o.wake)
+		o.wake = nil
+	}
+}
+
+// waitLocked waits (mu released meanwhile) until the running writer stops.
+func (o *output) waitLocked() {
+	if o.wake == nil {
+		o.wake = make(chan struct{})
+	}
+	c := o.wake
+	o.mu.Unlock()
+	<-c
+	o.mu.Lock()
+}
+
 // dropLocked gives queued frames back and their bytes to the budget.
 func (o *output) dropLocked() {
-	n := o.pending + o.sideLen
-	if o.side != nil {
-		_ = o.side.Close()
-		o.side, o.sideLen = nil, 0
-	}
-	o.pending = 0
-	if n > 0 {
-		o.budget.Sub(n)
+	if q := o.q; q != nil {
+		o.q = nil
+		if q.n > 0 {
+			o.budget.Sub(q.n)
+		}
+		q.free()
 	}
 }
 
@@ -305,18 +352,18 @@ func (o *output) dropLocked() {
 func (o *output) waitDrained() error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	for o.err == nil && (o.flushing || o.pending > 0 || o.sideLen > 0) {
+	for o.err == nil && (o.flushing || o.q != nil) {
 		if !o.flushing {
 			o.flushing = true
-			go o.flushFn()
+			o.goFlush()
 		}
-		o.idle.Wait()
+		o.waitLocked()
 	}
 	return o.err
 }
 
 // shutDrain makes later commits fail with err and calls outputDrained once the
-// frames committed so far are flushed (at once if there are none). It
+// frames committed so far are written (at once if there are none). It
 // reports false if the output already failed (outputDrained is not called).
 func (o *output) shutDrain(err error) bool {
 	o.mu.Lock()
@@ -327,14 +374,14 @@ func (o *output) shutDrain(err error) bool {
 		o.mu.Unlock()
 		return false
 	}
-	empty := !o.flushing && o.pending == 0 && o.sideLen == 0
+	empty := !o.flushing && o.q == nil
 	if !empty {
 		o.drain = true
 	}
 	start := o.kickLocked()
 	o.mu.Unlock()
 	if start {
-		go o.flushFn()
+		o.write(true)
 	}
 	if empty {
 		o.owner.outputDrained()
@@ -342,31 +389,29 @@ func (o *output) shutDrain(err error) bool {
 	return true
 }
 
-// fail makes the Writer off limits from now on (commits return err) and
-// drops what was queued. It does not wait for a running flusher: call it
-// before closing the connection, which wakes that flusher.
+// fail makes the socket off limits from now on (commits return err) and
+// drops what was queued. It does not wait for a running writer: call it
+// before closing the connection, which wakes a flusher blocked in Flush.
 func (o *output) fail(err error) {
 	o.mu.Lock()
 	if o.err == nil {
 		o.err = err
 	}
-	if !o.flushing {
-		o.dropLocked()
-	}
+	o.dropLocked()
 	o.mu.Unlock()
 }
 
 // closeWait is called from the connection's close callback, before netpoll
-// frees its buffers: it fails the output (if not yet) and waits until the
-// flusher has left Flush (closing the connection woke it), so nothing
-// touches the Writer afterwards.
+// closes the descriptor and frees its buffers: it fails the output (if not
+// yet) and waits until the writer has stopped (closing the connection woke
+// a flusher in Flush), so nothing writes to the descriptor afterwards.
 func (o *output) closeWait(err error) {
 	o.mu.Lock()
 	if o.err == nil {
 		o.err = err
 	}
 	for o.flushing {
-		o.idle.Wait()
+		o.waitLocked()
 	}
 	o.dropLocked()
 	o.mu.Unlock()
