@@ -1,12 +1,15 @@
 package netpoll
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -25,21 +28,132 @@ func (m *maxInt64) see(x int64) {
 	}
 }
 
-// A peer that sends requests and never reads the replies: the server's
-// queued output never exceeds the high-water mark plus one reply, and the
-// connection is closed with ErrOutputOverflow (netpoll cannot pause
-// reads), instead of memory growing with the peer's requests.
+// setPauseHook makes s call hook when a served connection's OnRequest
+// starts (paused) or ends a pause, with the input held then.
+func setPauseHook(s framelink.Server, hook func(paused bool, held int)) {
+	s.(*server).pauseHook.Store(&hook)
+}
+
+// smallRcvBuf gives c a small receive buffer (which also turns the
+// kernel's autotuning off), so that the kernel cannot absorb many replies
+// for a client that does not read them yet.
+func smallRcvBuf(t *testing.T, c net.Conn) {
+	t.Helper()
+	if err := c.(*net.TCPConn).SetReadBuffer(64 << 10); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// noClose fails the test if any connection saw OnClose.
+func noClose(t *testing.T, rec *recorder) {
+	t.Helper()
+	select {
+	case ev := <-rec.closed:
+		t.Fatalf("OnClose(%v) on a connection that was still in use", ev.err)
+	default:
+	}
+}
+
+// A client that pipelines 32 MiB of frames and reads the echoes more
+// slowly than it writes (here: only once the server paused) is served in
+// full: its connection pauses while the output is over the high-water mark
+// and resumes when the client has read, instead of being closed.
+// r[verify serve.reply]
+func TestServePipelinedSlowReader(t *testing.T) {
+	const high = 256 << 10
+	rec := newRecorder(nil) // echo
+	o := framelink.Options{HighWater: high, LowWater: high / 4}
+	s := serve(t, "tcp", rec, o)
+	paused := make(chan struct{})
+	var once sync.Once
+	var pauses atomic.Int64
+	var maxHeld maxInt64
+	setPauseHook(s, func(p bool, held int) {
+		maxHeld.see(int64(held))
+		if p {
+			pauses.Add(1)
+			once.Do(func() { close(paused) })
+		}
+	})
+	c := dialRaw(t, s)
+	smallRcvBuf(t, c)
+
+	sizes := []int{0, 1, 5, 100, 4096, 70000, 1 << 20}
+	var want [][]byte
+	var out bytes.Buffer
+	for i := 0; out.Len() < 32<<20; i++ {
+		p := payload(sizes[i%len(sizes)], byte(i))
+		if len(p) > 0 {
+			p[0] = byte(i) // frames of one size differ
+		}
+		want = append(want, p)
+		out.Write(frame(p))
+	}
+	werr := make(chan error, 1)
+	go func() {
+		// netpoll reads whatever arrives, so this never waits for the
+		// reader (the server holds the input while paused).
+		_, err := c.Write(out.Bytes())
+		werr <- err
+	}()
+	// Read nothing until the server paused: 32 MiB of echoes cannot all
+	// fit into the kernel's buffers, so it must.
+	select {
+	case <-paused:
+	case ev := <-rec.closed:
+		t.Fatalf("OnClose(%v) before the client read anything", ev.err)
+	case <-time.After(testTimeout):
+		t.Fatal("the server never paused")
+	}
+	for i, w := range want {
+		got, err := readFrame(c)
+		if err != nil {
+			t.Fatalf("echo %d of %d: %v", i, len(want), err)
+		}
+		if !bytes.Equal(got, w) {
+			t.Fatalf("echo %d: %d bytes, want %d, or different bytes", i, len(got), len(w))
+		}
+	}
+	if err := <-werr; err != nil {
+		t.Fatal(err)
+	}
+	noClose(t, rec)
+	if n := pauses.Load(); n == 0 {
+		t.Fatal("no pause seen")
+	}
+	on, _ := o.Normalize()
+	if h := maxHeld.v.Load(); h > int64(inputLimit(on)) {
+		t.Fatalf("held %d bytes of input while paused, above the limit %d", h, inputLimit(on))
+	}
+	_ = c.Close()
+	if ev := rec.waitClose(t); ev.err != nil {
+		t.Fatalf("OnClose(%v) after the client closed, want nil", ev.err)
+	}
+}
+
+// A peer that sends requests and never reads the replies: the connection
+// pauses once the output passes the high-water mark, the queued output
+// never exceeds the mark plus one reply, other connections keep being
+// served meanwhile, and once the input held while paused passes its limit
+// the connection is closed with ErrOutputOverflow (matching
+// syscall.ENOBUFS) instead of memory growing with the peer's requests.
 // r[verify serve.reply] r[verify link.tx.backpressure]
-func TestServeOverflowCloses(t *testing.T) {
+func TestServeNonReadingPeer(t *testing.T) {
 	const (
-		high  = 256 << 10
-		reply = 64 << 10
+		high     = 256 << 10
+		reply    = 64 << 10
+		maxFrame = 64 << 10
 	)
 	big := payload(reply, 1)
 	var maxQ maxInt64
 	rec := newRecorder(func(c framelink.Conn, p []byte) {
-		// Only this callback sends, so the queue peaks right after a
-		// successful Send at what it held before plus that reply.
+		if string(p) != "request" {
+			_ = c.Send(p) // another connection: echo
+			return
+		}
+		// Only this callback sends on the connection, so the queue peaks
+		// right after a successful Send at what it held before plus that
+		// reply.
 		before := c.Stats().QueuedBytes
 		err := c.Send(big)
 		if err == nil {
@@ -48,24 +162,111 @@ func TestServeOverflowCloses(t *testing.T) {
 			t.Errorf("Send: %v", err)
 		}
 	})
-	s := serve(t, "tcp", rec, framelink.Options{HighWater: high, LowWater: high / 4})
-	c := dialRaw(t, s)
-	req := frame([]byte("request"))
-	var werr error
-	for range 1 << 20 { // bounded: the server closes long before
-		if _, werr = c.Write(req); werr != nil {
-			break
+	o := framelink.Options{HighWater: high, LowWater: high / 4, MaxFrame: maxFrame}
+	s := serve(t, "tcp", rec, o)
+	paused := make(chan struct{})
+	var once sync.Once
+	var maxHeld maxInt64
+	setPauseHook(s, func(p bool, held int) {
+		maxHeld.see(int64(held))
+		if p {
+			once.Do(func() { close(paused) })
 		}
+	})
+	c := dialRaw(t, s)
+	smallRcvBuf(t, c)
+	<-rec.opened
+
+	// 256 requests ask for 16 MiB of replies: more than the kernel holds,
+	// so the connection pauses, with little input held.
+	req := frame([]byte("request"))
+	batch := bytes.Repeat(req, 256)
+	if _, err := c.Write(batch); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-paused:
+	case ev := <-rec.closed:
+		t.Fatalf("OnClose(%v) before the input limit was reached", ev.err)
+	case <-time.After(testTimeout):
+		t.Fatal("the server never paused")
+	}
+
+	// Another connection is served while that one is paused.
+	other := dialRaw(t, s)
+	if err := echoCheck(other, []int{0, 1, 4096, 60000, maxFrame}, 3); err != nil {
+		t.Fatalf("other connection while one is paused: %v", err)
+	}
+	noClose(t, rec)
+
+	// The peer keeps sending without reading: closed once the input held
+	// passes its limit. Bounded: the limit is well under 64 MiB.
+	var werr error
+	for sent := 0; sent < 64<<20 && werr == nil; sent += len(batch) {
+		_, werr = c.Write(batch)
 	}
 	ev := rec.waitClose(t)
-	if !errors.Is(ev.err, ErrOutputOverflow) {
-		t.Fatalf("OnClose(%v), want ErrOutputOverflow (write error %v)", ev.err, werr)
+	if !errors.Is(ev.err, ErrOutputOverflow) || !errors.Is(ev.err, syscall.ENOBUFS) {
+		t.Fatalf("OnClose(%v), want ErrOutputOverflow matching ENOBUFS (write error %v)", ev.err, werr)
+	}
+	if werr == nil {
+		t.Fatal("the peer sent 64 MiB without its connection being closed")
 	}
 	if q := maxQ.v.Load(); q > high+reply+4 {
 		t.Fatalf("up to %d bytes queued, want at most the high-water mark %d plus one reply", q, high)
 	}
 	if q := maxQ.v.Load(); q <= high {
 		t.Fatalf("at most %d bytes queued: the high-water mark %d was never passed, so the test proves nothing", q, high)
+	}
+	on, _ := o.Normalize()
+	limit := int64(inputLimit(on))
+	if h := maxHeld.v.Load(); h < limit || h > limit+netpollMaxRead {
+		t.Fatalf("closed holding %d bytes of input, want the limit %d plus at most one netpoll read (%d)", h, limit, netpollMaxRead)
+	}
+
+	// The other connection was not affected.
+	if err := echoCheck(other, []int{1, 60000}, 9); err != nil {
+		t.Fatalf("other connection after the close: %v", err)
+	}
+	noClose(t, rec)
+}
+
+// Shutdown with a context that has ended closes a paused connection (its
+// worker goroutine leaves the pause) with OnClose(nil).
+// r[verify serve.shutdown] r[verify serve.reply]
+func TestServeShutdownWhilePaused(t *testing.T) {
+	const high = 256 << 10
+	big := payload(64<<10, 1)
+	rec := newRecorder(func(c framelink.Conn, p []byte) { _ = c.Send(big) })
+	// Not serve: its cleanup's Shutdown would report this one's error.
+	s, err := Serve("tcp", "127.0.0.1:0", rec, framelink.Options{HighWater: high, LowWater: high / 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	paused := make(chan struct{})
+	var once sync.Once
+	setPauseHook(s, func(p bool, _ int) {
+		if p {
+			once.Do(func() { close(paused) })
+		}
+	})
+	c := dialRaw(t, s)
+	smallRcvBuf(t, c)
+	if _, err := c.Write(bytes.Repeat(frame(nil), 256)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-paused:
+	case <-time.After(testTimeout):
+		t.Fatal("the server never paused")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.Shutdown(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Shutdown with a cancelled context: %v, want context.Canceled", err)
+	}
+	if ev := rec.waitClose(t); ev.err != nil {
+		t.Fatalf("OnClose(%v) at Shutdown, want nil", ev.err)
 	}
 }
 

@@ -40,6 +40,7 @@ type sconn struct {
 
 	opened  atomic.Bool // OnOpen was called
 	closing atomic.Bool // Close was called: deliver no more frames
+	paused  atomic.Bool // OnRequest waits for the output to drain (pause)
 	errOnce sync.Once
 	err     error // why it closed, for OnClose (set once, before conn.Close)
 
@@ -60,7 +61,7 @@ func newSconn(s *server, c netpoll.Connection) *sconn {
 	sc := &sconn{srv: s, conn: c, max: o.MaxFrame, idle: o.IdleTimeout}
 	sc.nctx = connCtx{Context: context.Background(), c: sc}
 	sc.budget = sendq.NewBudget(o.HighWater, o.LowWater)
-	sc.out.init(sc, true, c, sc.budget, &sc.counters, o.HighWater)
+	sc.out.init(sc, true, c, sc.budget, &sc.counters, outputLimit(o))
 	return sc
 }
 
@@ -201,6 +202,14 @@ func (c *sconn) onRequest() {
 		if l == 0 {
 			break
 		}
+		if c.budget.Over() {
+			// Output over the high-water mark: wait for it to drain
+			// before the next frame (r[serve.reply]).
+			if !c.pause(r) {
+				break
+			}
+			continue
+		}
 		if l < codec.HeaderSize {
 			c.beforeWait(r)
 		}
@@ -277,6 +286,14 @@ func (c *sconn) readFailed(err error, r netpoll.Reader) {
 // r[impl serve.timeouts]
 func (c *sconn) idleCheck() {
 	if c.closing.Load() {
+		return
+	}
+	if c.paused.Load() {
+		// Waiting for the peer to read is not idleness; pause restarts
+		// the clock when it ends.
+		if t := c.timer.Load(); t != nil {
+			t.Reset(c.idle)
+		}
 		return
 	}
 	since := time.Duration(time.Now().UnixNano() - c.lastSeen.Load())

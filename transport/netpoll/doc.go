@@ -23,10 +23,11 @@
 // left for later: OnRequest flushes the replies so far and blocks in the
 // Reader for the rest of the frame, bounded by Options.FrameTimeout
 // (netpoll's per-connection read timeout). So a worker goroutine waits only
-// on a connection that is in the middle of a frame; between frames none
-// does. IdleTimeout is a runtime timer per connection (netpoll's own
-// SetIdleTimeout is TCP keepalive). Both timeouts close the connection with
-// an error matching os.ErrDeadlineExceeded (r[serve.timeouts]).
+// on a connection that is in the middle of a frame or paused (see
+// Backpressure); between frames none does. IdleTimeout is a runtime timer
+// per connection (netpoll's own SetIdleTimeout is TCP keepalive). Both
+// timeouts close the connection with an error matching
+// os.ErrDeadlineExceeded (r[serve.timeouts]).
 //
 // # Sending
 //
@@ -54,16 +55,45 @@
 // high-water mark, until it falls under the low-water mark
 // (r[link.tx.backpressure]).
 //
-// Served connections: netpoll cannot stop reading a connection. Its
-// poller reads every readable socket into the connection's input buffer
-// (there is no API to pause it), and an OnRequest that leaves input unread
-// is called again at once. Blocking OnRequest until the output drains
-// would only move the growth to netpoll's input buffer. So, as
-// r[serve.reply] allows, a frame committed on a connection whose output is
-// already above the high-water mark is refused with ErrOutputOverflow and
-// the connection is closed with that error: a peer that sends without
-// reading costs at most the high-water mark plus the frame that crossed
-// it. A single frame larger than the mark is still sent.
+// Served connections (r[serve.reply]): netpoll cannot stop reading a
+// connection. Its poller reads every readable socket into the
+// connection's input buffer (there is no API to pause it), and an
+// OnRequest that leaves input unread is called again at once. But
+// OnRequest runs on a worker goroutine of netpoll's pool, not on the
+// poller, so it can wait. When the output is over the high-water mark
+// before a frame is delivered, OnRequest pauses: it flushes the replies
+// so far and waits, delivering nothing, until the output is under the
+// low-water mark, then goes on. This parks one worker goroutine per
+// paused connection only (an idle connection still has none); other
+// connections are served by other workers meanwhile.
+//
+// netpoll's blocking read can only be woken by input, a close or its read
+// timeout, so the paused worker waits in the Reader until the input held
+// reaches its limit, with the read timeout as the clock on which it
+// checks the output: every 0.5 ms at first, doubling to every 50 ms while
+// the peer does not read. While paused, FrameTimeout and IdleTimeout do
+// not run (the pause comes between frames, and the idle clock restarts
+// when it ends); Close and Shutdown end a pause.
+//
+// The peer's input is held meanwhile, up to a limit: once the input held
+// by a paused connection reaches HighWater + 2×(MaxFrame+4) bytes (36 MiB
+// with the defaults), the connection is closed with ErrOutputOverflow
+// (matching syscall.ENOBUFS). So a client that pipelines requests and
+// reads the replies more slowly than it writes them is served in full as
+// long as it is less than that far ahead of its reads (besides what the
+// kernel and the output hold), and a peer that does not read at all is
+// closed once it sent that much. Replies sent from OnFrame queue at most
+// HighWater plus the replies to one frame (the next frame waits); a commit
+// that finds more than 2×HighWater queued (bulk replies, or sends from
+// other goroutines, to a peer that does not read) is refused with
+// ErrOutputOverflow and closes the connection too.
+//
+// So what a peer that does not read can make a connection hold is
+// bounded: output at most 2×HighWater plus one frame, input at most
+// HighWater + 2×(MaxFrame+4) plus one netpoll read (at most 8 MiB, in
+// practice what the socket's receive buffer held); with the defaults
+// about 8 + 16 + 36 + 8 MiB. (When not paused, input netpoll read ahead
+// is held only until OnRequest, running meanwhile, consumes it.)
 //
 // The same poller behaviour limits netpoll as a receiver: a pull link
 // buffers whatever its peer sends whether or not Recv is called, so a

@@ -56,9 +56,10 @@ type output struct {
 	conn     netpoll.Connection
 	fd       int
 	// served: a push-API connection. A frame committed while the budget
-	// is above the high-water mark is refused and owner.outputOverflow
-	// closes the connection (netpoll cannot pause reads), so the output
-	// holds at most the high-water mark plus the frame that crossed it.
+	// is above high (outputLimit: twice the high-water mark) is refused
+	// and owner.outputOverflow closes the connection, so the output holds
+	// at most that plus the frame that crossed it. (OnRequest pauses at
+	// the high-water mark, so replies from OnFrame rarely get there.)
 	served bool
 	// flushFn is flushLoop as a func value, made the first time the
 	// socket is full: "go o.flushFn()" does not allocate, "go

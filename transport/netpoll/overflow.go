@@ -5,15 +5,22 @@ import (
 	"syscall"
 )
 
-// ErrOutputOverflow is the error a served connection is closed with (and
-// that Slot.Commit and Conn.Send return) when a frame is committed while
-// its output is above the high-water mark. netpoll cannot pause reading a connection: its poller
-// reads every readable socket into the connection's input buffer, and an
-// OnRequest that leaves input unread is called again at once. So where
-// other engines stop reading until the output drains (r[serve.reply]),
-// this engine closes the connection: a peer that stops reading cannot make
-// the server hold more than the high-water mark plus one frame per sender
-// (the frame that crossed the mark is still sent).
-// OnClose receives it; errors.Is(err, ErrOutputOverflow) identifies it, and
-// errors.Is(err, syscall.ENOBUFS) holds as well.
-var ErrOutputOverflow = fmt.Errorf("framelink/netpoll: output above the high-water mark while netpoll cannot pause reads, connection closed: %w", syscall.ENOBUFS)
+// ErrOutputOverflow is the error a served connection is closed with when
+// its peer does not read its replies fast enough for the memory this
+// engine may hold for it (r[serve.reply]). netpoll cannot pause reading a
+// connection: its poller reads every readable socket into the
+// connection's input buffer. So while a connection's output is over the
+// high-water mark, OnRequest stops delivering frames and waits (on its
+// worker goroutine) for the output to drain under the low-water mark,
+// holding the input netpoll keeps reading. The connection is closed with
+// this error when
+//
+//   - the input held while paused reaches HighWater + 2×(MaxFrame+4)
+//     bytes: the peer sent that much while not reading; or
+//   - a frame is committed while more than 2×HighWater bytes are queued
+//     (a handler that replies in bulk, or sends from other goroutines, to
+//     a peer that does not read); Slot.Commit and Conn.Send return it.
+//
+// OnClose receives it; errors.Is(err, ErrOutputOverflow) identifies it,
+// and errors.Is(err, syscall.ENOBUFS) holds as well.
+var ErrOutputOverflow = fmt.Errorf("framelink/netpoll: peer does not read: output or input held while paused over its limit, connection closed: %w", syscall.ENOBUFS)

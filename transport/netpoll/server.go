@@ -6,6 +6,7 @@ import (
 	"context"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cloudwego/netpoll"
 	"github.com/framelink/framelink"
@@ -61,6 +62,10 @@ type server struct {
 	evl netpoll.EventLoop
 
 	served chan struct{} // closed when EventLoop.Serve returned
+
+	// pauseHook, if set (tests only), is called by OnRequest when a pause
+	// starts (paused) and when it ends, with the input held at that moment.
+	pauseHook atomic.Pointer[func(paused bool, held int)]
 
 	mu       sync.Mutex
 	idle     *sync.Cond // broadcast when conns shrinks

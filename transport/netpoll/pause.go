@@ -1,0 +1,129 @@
+//go:build !windows
+
+package netpoll
+
+import (
+	"errors"
+	"math"
+	"time"
+
+	"github.com/cloudwego/netpoll"
+	"github.com/framelink/framelink"
+	"github.com/framelink/framelink/codec"
+)
+
+// Pausing a served connection whose output is over the high-water mark
+// (r[serve.reply]). netpoll has no way to stop its poller reading a
+// socket, so "pause" here means: OnRequest, which runs on a netpoll worker
+// goroutine, stops delivering frames and waits for the output to drain,
+// while the input netpoll keeps reading is held, up to inputLimit.
+
+// Poll interval of a paused OnRequest for the output to drain. netpoll's
+// blocking read cannot be woken by anything but input, a close or its
+// read timeout, so the paused worker waits in the Reader for the input
+// limit with the read timeout as its clock: it starts short, for a peer
+// that reads (its output drains in milliseconds), and doubles up to the
+// maximum, for a peer that does not (a few wake-ups a second).
+const (
+	pausePollMin = 500 * time.Microsecond
+	pausePollMax = 50 * time.Millisecond
+)
+
+// netpollMaxRead is the most netpoll reads from a socket in one go (its
+// mallocMax): a paused connection's input can pass inputLimit by that
+// much before the paused worker sees it. In practice one read is at most
+// what the socket's receive buffer held.
+const netpollMaxRead = 8 << 20
+
+// inputLimit is the most input a paused connection holds: HighWater plus
+// twice the largest frame with its header. A pipelining peer that reads
+// its replies never gets that far ahead unless it reads far slower than it
+// writes; one that stops reading is closed with ErrOutputOverflow once it
+// sent that much more while paused.
+func inputLimit(o framelink.Options) int {
+	return clampInt(int64(o.HighWater) + 2*(int64(o.MaxFrame)+codec.HeaderSize))
+}
+
+// outputLimit is the most output a served connection queues before a
+// commit is refused (output.high): twice the high-water mark. Replies sent
+// from OnFrame stop at HighWater plus the replies to one frame (the next
+// frame waits for the drain); the limit catches handlers that reply in
+// bulk or send from other goroutines to a peer that does not read.
+func outputLimit(o framelink.Options) int {
+	return clampInt(2 * int64(o.HighWater))
+}
+
+func clampInt(v int64) int {
+	if v > math.MaxInt {
+		return math.MaxInt
+	}
+	return int(v)
+}
+
+// pause is called by onRequest before it delivers a frame while the
+// output is over the high-water mark (budget.Over, which stays set until
+// the output is under the low-water mark). It flushes the replies so far
+// and waits, on this worker goroutine, until the output is under the
+// low-water mark, holding what netpoll reads meanwhile. It reports whether
+// onRequest may deliver frames again; if not, the connection is closing:
+//
+//   - the input held reached inputLimit: closed with ErrOutputOverflow;
+//   - the peer went away (netpoll's EOF): closed with errPeerClosed, as the
+//     replies queued cannot be delivered;
+//   - the connection was closed meanwhile (Close, Shutdown, a failed
+//     write).
+//
+// FrameTimeout and IdleTimeout do not run while paused (pause is only
+// called between frames; the idle timer re-arms while paused).
+// r[impl serve.reply]
+func (c *sconn) pause(r netpoll.Reader) bool {
+	c.beforeWait(r)
+	c.paused.Store(true)
+	hook := c.srv.pauseHook.Load()
+	if hook != nil {
+		(*hook)(true, r.Len())
+	}
+	limit := inputLimit(c.srv.o)
+	d := pausePollMin
+	ok := true
+	for c.budget.Over() {
+		if c.closing.Load() {
+			ok = false
+			break
+		}
+		// Waits until limit bytes are buffered, the connection ends or d
+		// passes; Skip (unlike Peek) never copies, and the bytes it
+		// consumes are discarded anyway, as the connection then closes.
+		_ = c.conn.SetReadTimeout(d)
+		err := r.Skip(limit)
+		if err == nil {
+			if hook != nil {
+				(*hook)(false, limit+r.Len())
+			}
+			c.fail(ErrOutputOverflow)
+			ok = false
+			break
+		}
+		if errors.Is(err, netpoll.ErrReadTimeout) {
+			d = min(2*d, pausePollMax)
+			continue
+		}
+		if errors.Is(err, netpoll.ErrEOF) {
+			c.fail(errPeerClosed)
+		} else {
+			c.readFailed(err, r)
+		}
+		ok = false
+		break
+	}
+	// Back to FrameTimeout (netpoll's read timeout of every connection).
+	_ = c.conn.SetReadTimeout(c.srv.o.FrameTimeout)
+	if ok && hook != nil {
+		(*hook)(false, r.Len())
+	}
+	if c.idle > 0 {
+		c.lastSeen.Store(time.Now().UnixNano())
+	}
+	c.paused.Store(false)
+	return ok
+}
