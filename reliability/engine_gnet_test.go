@@ -20,8 +20,5 @@ func init() {
 			goleak.IgnoreAnyFunction("github.com/panjf2000/ants/v2.(*goWorker).run.func1"),
 		},
 		warm: warmEngine,
-		bugs: map[string]string{
-			bugDrainAfterClose: "a Dial link that called Tx.Close loses frames the peer sent before its FIN and reports io.ErrUnexpectedEOF (TestFaultCloseThenDrain; loss matrix gnet-to-netstd-*)",
-		},
 	})
 }

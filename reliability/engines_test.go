@@ -27,9 +27,9 @@ type engine struct {
 	// server: engine-wide pollers started on first use.
 	ignore []goleak.Option
 
-	// noPause is set for a push server that cannot stop reading a
-	// connection whose output is over the high-water mark; the r[serve.reply]
-	// test then expects it to close the connection instead.
+	// noPause is set for a push server that cannot hold a connection
+	// whose peer does not read paused indefinitely; TestStalledPeer then
+	// expects it to close the connection, with an error, instead.
 	noPause bool
 
 	// halfCloseEndsConn is set for a server that closes the whole
