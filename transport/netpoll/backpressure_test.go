@@ -231,6 +231,69 @@ func TestServeNonReadingPeer(t *testing.T) {
 	noClose(t, rec)
 }
 
+// A frame sent from another goroutine while the connection is paused is
+// written at once, even when nothing else is being written and it is over
+// the high-water mark by itself (nothing waits for the paused OnRequest,
+// which would wait for that very frame to drain), and the connection
+// resumes once the client reads.
+// r[verify serve.reply]
+func TestServeSendWhilePaused(t *testing.T) {
+	const (
+		high  = 256 << 10
+		reply = 64 << 10
+		n     = 256
+	)
+	big := payload(reply, 1)
+	rec := newRecorder(func(c framelink.Conn, p []byte) { _ = c.Send(big) })
+	s := serve(t, "tcp", rec, framelink.Options{HighWater: high, LowWater: high / 4})
+	paused := make(chan struct{})
+	release := make(chan struct{})
+	var once sync.Once
+	setPauseHook(s, func(p bool, _ int) {
+		if p {
+			// The first pause holds here (on the worker, paused) until
+			// the test has set the scene.
+			once.Do(func() { close(paused); <-release })
+		}
+	})
+	c := dialRaw(t, s)
+	smallRcvBuf(t, c)
+	sc := <-rec.opened
+	if _, err := c.Write(bytes.Repeat(frame([]byte("r")), n)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-paused:
+	case <-time.After(testTimeout):
+		t.Fatal("the server never paused")
+	}
+	// Read every reply sent so far, so that nothing is being written.
+	sent := int(sc.Stats().FramesOut)
+	for i := range sent {
+		if p, err := readFrame(c); err != nil || !bytes.Equal(p, big) {
+			t.Fatalf("reply %d of %d: %d bytes, %v", i, sent, len(p), err)
+		}
+	}
+	if err := sc.(*sconn).out.waitDrained(); err != nil {
+		t.Fatal(err)
+	}
+	push := payload(high+high/2, 5)
+	if err := sc.Send(push); err != nil {
+		t.Fatalf("Send from another goroutine while paused: %v", err)
+	}
+	close(release)
+	if p, err := readFrame(c); err != nil || !bytes.Equal(p, push) {
+		t.Fatalf("the frame sent while paused: %d bytes, %v", len(p), err)
+	}
+	// Resumed: the rest of the requests are answered.
+	for i := sent; i < n; i++ {
+		if p, err := readFrame(c); err != nil || !bytes.Equal(p, big) {
+			t.Fatalf("reply %d of %d after the pause: %d bytes, %v", i, n, len(p), err)
+		}
+	}
+	noClose(t, rec)
+}
+
 // Shutdown with a context that has ended closes a paused connection (its
 // worker goroutine leaves the pause) with OnClose(nil).
 // r[verify serve.shutdown] r[verify serve.reply]

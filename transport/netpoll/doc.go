@@ -84,15 +84,16 @@
 // kernel and the output hold), and a peer that does not read at all is
 // closed once it sent that much. Replies sent from OnFrame queue at most
 // HighWater plus the replies to one frame (the next frame waits); a commit
-// that finds more than 2×HighWater queued (bulk replies, or sends from
-// other goroutines, to a peer that does not read) is refused with
-// ErrOutputOverflow and closes the connection too.
+// that finds more than 2×HighWater + MaxFrame+4 queued (bulk replies, or
+// sends from other goroutines, to a peer that does not read) is refused
+// with ErrOutputOverflow and closes the connection too.
 //
 // So what a peer that does not read can make a connection hold is
-// bounded: output at most 2×HighWater plus one frame, input at most
-// HighWater + 2×(MaxFrame+4) plus one netpoll read (at most 8 MiB, in
-// practice what the socket's receive buffer held); with the defaults
-// about 8 + 16 + 36 + 8 MiB. (When not paused, input netpoll read ahead
+// bounded: output at most 2×HighWater + MaxFrame+4 plus one frame per
+// sending goroutine, input at most HighWater + 2×(MaxFrame+4) plus one
+// netpoll read (at most 8 MiB, in practice what the socket's receive
+// buffer held); with the defaults and one sender about 24 + 16 + 36 + 8
+// MiB. (When not paused, input netpoll read ahead
 // is held only until OnRequest, running meanwhile, consumes it.)
 //
 // The same poller behaviour limits netpoll as a receiver: a pull link

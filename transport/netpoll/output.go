@@ -56,7 +56,7 @@ type output struct {
 	conn     netpoll.Connection
 	fd       int
 	// served: a push-API connection. A frame committed while the budget
-	// is above high (outputLimit: twice the high-water mark) is refused
+	// is above high (outputLimit: 2×HighWater + MaxFrame+4) is refused
 	// and owner.outputOverflow closes the connection, so the output holds
 	// at most that plus the frame that crossed it. (OnRequest pauses at
 	// the high-water mark, so replies from OnFrame rarely get there.)

@@ -17,9 +17,10 @@ import (
 //
 //   - the input held while paused reaches HighWater + 2×(MaxFrame+4)
 //     bytes: the peer sent that much while not reading; or
-//   - a frame is committed while more than 2×HighWater bytes are queued
-//     (a handler that replies in bulk, or sends from other goroutines, to
-//     a peer that does not read); Slot.Commit and Conn.Send return it.
+//   - a frame is committed while more than 2×HighWater + MaxFrame+4
+//     bytes are queued (a handler that replies in bulk, or sends from
+//     other goroutines, to a peer that does not read); Slot.Commit and
+//     Conn.Send return it.
 //
 // OnClose receives it; errors.Is(err, ErrOutputOverflow) identifies it,
 // and errors.Is(err, syscall.ENOBUFS) holds as well.

@@ -45,12 +45,14 @@ func inputLimit(o framelink.Options) int {
 }
 
 // outputLimit is the most output a served connection queues before a
-// commit is refused (output.high): twice the high-water mark. Replies sent
-// from OnFrame stop at HighWater plus the replies to one frame (the next
-// frame waits for the drain); the limit catches handlers that reply in
-// bulk or send from other goroutines to a peer that does not read.
+// commit is refused (output.high): twice the high-water mark plus one
+// largest frame. Replies sent from OnFrame stop at HighWater plus the
+// replies to one frame (the next frame waits for the drain); the limit
+// catches handlers that reply in bulk or send from other goroutines to a
+// peer that does not read, with room for a frame of any size sent from
+// another goroutine while replies are queued.
 func outputLimit(o framelink.Options) int {
-	return clampInt(2 * int64(o.HighWater))
+	return clampInt(2*int64(o.HighWater) + int64(o.MaxFrame) + codec.HeaderSize)
 }
 
 func clampInt(v int64) int {
@@ -77,7 +79,13 @@ func clampInt(v int64) int {
 // called between frames; the idle timer re-arms while paused).
 // r[impl serve.reply]
 func (c *sconn) pause(r netpoll.Reader) bool {
-	c.beforeWait(r)
+	// Release the input consumed so far and write the replies; no batch
+	// is open while paused, so a frame committed meanwhile from another
+	// goroutine starts a writer at once (with a batch open it would wait
+	// for the batch's end, and a frame over the high-water mark by itself
+	// would keep the budget over with nobody writing it).
+	_ = r.Release()
+	c.out.endBatch()
 	c.paused.Store(true)
 	hook := c.srv.pauseHook.Load()
 	if hook != nil {
@@ -125,5 +133,6 @@ func (c *sconn) pause(r netpoll.Reader) bool {
 		c.lastSeen.Store(time.Now().UnixNano())
 	}
 	c.paused.Store(false)
+	c.out.beginBatch()
 	return ok
 }
