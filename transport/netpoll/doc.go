@@ -93,8 +93,8 @@
 // sending goroutine, input at most HighWater + 2×(MaxFrame+4) plus one
 // netpoll read (at most 8 MiB, in practice what the socket's receive
 // buffer held); with the defaults and one sender about 24 + 16 + 36 + 8
-// MiB. (When not paused, input netpoll read ahead
-// is held only until OnRequest, running meanwhile, consumes it.)
+// MiB. (When not paused, input netpoll read ahead is held only until
+// OnRequest, running meanwhile, consumes it.)
 //
 // The same poller behaviour limits netpoll as a receiver: a pull link
 // buffers whatever its peer sends whether or not Recv is called, so a
