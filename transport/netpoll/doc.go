@@ -76,25 +76,33 @@
 // when it ends); Close and Shutdown end a pause.
 //
 // The peer's input is held meanwhile, up to a limit: once the input held
-// by a paused connection reaches HighWater + 2×(MaxFrame+4) bytes (36 MiB
-// with the defaults), the connection is closed with ErrOutputOverflow
-// (matching syscall.ENOBUFS). So a client that pipelines requests and
-// reads the replies more slowly than it writes them is served in full as
-// long as it is less than that far ahead of its reads (besides what the
-// kernel and the output hold), and a peer that does not read at all is
-// closed once it sent that much. Replies sent from OnFrame queue at most
-// HighWater plus the replies to one frame (the next frame waits); a commit
-// that finds more than 2×HighWater + MaxFrame+4 queued (bulk replies, or
-// sends from other goroutines, to a peer that does not read) is refused
-// with ErrOutputOverflow and closes the connection too.
+// by a paused connection reaches 8×HighWater, or HighWater +
+// 2×(MaxFrame+4) bytes if that is more (36 MiB with the defaults; about
+// what Linux lets the kernel buffer for a paused socket of another
+// engine), the connection is closed with ErrOutputOverflow (matching
+// syscall.ENOBUFS). So a client that pipelines requests and reads the
+// replies more slowly than it writes them is served in full as long as it
+// is less than that far ahead of its reads (besides what the kernel and
+// the output hold), and a peer that does not read at all is closed once
+// it sent that much. As netpoll reads at memory speed, a client that
+// writes a burst much larger than the limit gets that far ahead even if
+// it reads concurrently (measured on loopback with a Go client: a 64 MiB
+// burst is echoed in full, a 128 MiB one is closed); where other engines
+// would make its writes wait, this one has to close it.
+//
+// Replies sent from OnFrame queue at most HighWater plus the replies to
+// one frame (the next frame waits); a commit that finds more than
+// 2×HighWater + MaxFrame+4 queued (bulk replies, or sends from other
+// goroutines, to a peer that does not read) is refused with
+// ErrOutputOverflow and closes the connection too.
 //
 // So what a peer that does not read can make a connection hold is
 // bounded: output at most 2×HighWater + MaxFrame+4 plus one frame per
-// sending goroutine, input at most HighWater + 2×(MaxFrame+4) plus one
-// netpoll read (at most 8 MiB, in practice what the socket's receive
-// buffer held); with the defaults and one sender about 24 + 16 + 36 + 8
-// MiB. (When not paused, input netpoll read ahead is held only until
-// OnRequest, running meanwhile, consumes it.)
+// sending goroutine, input at most the input limit plus one netpoll read
+// (at most 8 MiB, in practice what the socket's receive buffer held);
+// with the defaults and one sender about 24 + 16 + 36 + 8 MiB. (When not
+// paused, input netpoll read ahead is held only until OnRequest, running
+// meanwhile, consumes it.)
 //
 // The same poller behaviour limits netpoll as a receiver: a pull link
 // buffers whatever its peer sends whether or not Recv is called, so a

@@ -15,8 +15,9 @@ import (
 // holding the input netpoll keeps reading. The connection is closed with
 // this error when
 //
-//   - the input held while paused reaches HighWater + 2×(MaxFrame+4)
-//     bytes: the peer sent that much while not reading; or
+//   - the input held while paused reaches 8×HighWater, or HighWater +
+//     2×(MaxFrame+4) bytes if that is more: the peer sent that much
+//     while not reading; or
 //   - a frame is committed while more than 2×HighWater + MaxFrame+4
 //     bytes are queued (a handler that replies in bulk, or sends from
 //     other goroutines, to a peer that does not read); Slot.Commit and

@@ -35,13 +35,18 @@ const (
 // what the socket's receive buffer held.
 const netpollMaxRead = 8 << 20
 
-// inputLimit is the most input a paused connection holds: HighWater plus
-// twice the largest frame with its header. A pipelining peer that reads
-// its replies never gets that far ahead unless it reads far slower than it
-// writes; one that stops reading is closed with ErrOutputOverflow once it
-// sent that much more while paused.
+// inputLimit is the most input a paused connection holds: 8×HighWater, or
+// HighWater plus two largest frames with their headers if that is more
+// (36 MiB with the defaults). Where reads can be paused, the kernel holds
+// a paused connection's input instead, in a receive buffer that Linux
+// grows up to net.ipv4.tcp_rmem's maximum (6 to 32 MiB); 8×HighWater
+// keeps netpoll in that range whatever MaxFrame is, and two frames fit
+// whatever HighWater is. A peer that pipelines less than that ahead of its
+// reads is never closed, however slowly it reads; one that stops reading
+// is closed with ErrOutputOverflow once it sent that much.
 func inputLimit(o framelink.Options) int {
-	return clampInt(int64(o.HighWater) + 2*(int64(o.MaxFrame)+codec.HeaderSize))
+	hw := int64(o.HighWater)
+	return clampInt(max(8*hw, hw+2*(int64(o.MaxFrame)+codec.HeaderSize)))
 }
 
 // outputLimit is the most output a served connection queues before a
