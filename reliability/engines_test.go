@@ -180,6 +180,9 @@ const (
 	bugRawSendError = "raw-send-error"
 	// bugCloseRecvRace: Link.Close while a Recv is pending is a data race.
 	bugCloseRecvRace = "close-recv-race"
+	// bugCloseResets: Tx.Close racing concurrent senders sometimes resets
+	// the connection instead of half-closing it: the echoes are lost.
+	bugCloseResets = "txclose-resets"
 )
 
 // clientWithout returns a client engine for servers of e without the open

@@ -615,3 +615,44 @@ func TestFaultCloseDuringRecv(t *testing.T) {
 		}
 	})
 }
+
+// TestFaultCloseRacingSenders: many short connections from every client
+// engine to the netstd pull echo server (which half-closes gracefully),
+// each closing its sending half (Tx.Close) while several goroutines are
+// still sending. Every frame whose Commit returned nil comes back, in
+// order, then io.EOF; nothing else is acceptable (the peer is graceful).
+//
+// r[verify link.tx.close] r[verify link.tx.concurrent] r[verify link.rx.eof]
+func TestFaultCloseRacingSenders(t *testing.T) {
+	ref := engines["netstd"]
+	if ref == nil || ref.listen == nil {
+		t.Skip("needs the netstd engine as the reference server")
+	}
+	conns := 60
+	if testing.Short() {
+		conns = 20
+	}
+	forClients(t, "Tx.Close racing senders", func(t *testing.T, e *engine) {
+		skipBug(t, e, bugCloseResets)
+		checkLeaks(t, ref)
+		cfg := lossConfig{conns: 1, maxStreams: 3, frames: 60, maxFrame: 4096}
+		o := framelink.Options{MaxFrame: uint32(cfg.maxFrame), HighWater: 64 << 10, LowWater: 16 << 10}
+		srv := startEcho(t, ref, pull, o, 12)
+		seed := testSeed(t)
+		ctx := testCtx(t)
+		for i := range conns {
+			l, err := e.dial(ctx, "tcp", srv.addr, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := seed + uint64(i)
+			r := runConn(ctx, l, uint32(i+1), cfg, s|1, false, 0) // odd seeds: some close early
+			l.Close()
+			if r.err != nil {
+				t.Fatalf("%s connection %d (seed %#x, FRAMELINK_SEED=%#x): %v", e.name, i, s|1, seed, r.err)
+			}
+			noteFrames(e.name, r.sent, r.recv, r.bsent, r.brecv)
+		}
+		srv.waitClosed(t, int64(conns))
+	})
+}

@@ -246,7 +246,7 @@ func runCell(t *testing.T, c cell, cfg lossConfig, o framelink.Options, seed uin
 				}
 			}
 			defer l.Close()
-			drain := c.kind != "" && (c.server.halfCloseEndsConn || c.client.hasBug(bugDrainAfterClose))
+			drain := c.kind != "" && (c.server.halfCloseEndsConn || c.client.hasBug(bugDrainAfterClose) || c.client.hasBug(bugCloseResets))
 			// A push server that cannot pause reading closes a connection
 			// whose echoes pile up (its poller reads ahead without bound),
 			// so its clients keep at most a window of bytes unanswered.
