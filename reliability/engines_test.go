@@ -212,6 +212,6 @@ func skipBug(t *testing.T, e *engine, id string) {
 	t.Helper()
 	if e.hasBug(id) {
 		noteTried(e.name, "SKIPPED (known bug "+id+")")
-		t.Skipf("known bug in %s: %s. Reported to its owner; FRAMELINK_KNOWN_BUGS=1 shows it failing.", e.name, e.bugs[id])
+		t.Skipf("known issue in %s: %s. FRAMELINK_KNOWN_BUGS=1 shows it failing.", e.name, e.bugs[id])
 	}
 }
