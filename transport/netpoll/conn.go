@@ -62,6 +62,7 @@ func newSconn(s *server, c netpoll.Connection) *sconn {
 	sc.nctx = connCtx{Context: context.Background(), c: sc}
 	sc.budget = sendq.NewBudget(o.HighWater, o.LowWater)
 	sc.out.init(sc, true, c, sc.budget, &sc.counters, outputLimit(o))
+	sc.out.batchBudget(o.LowWater)
 	return sc
 }
 
@@ -189,14 +190,9 @@ func (c *sconn) onRequest() {
 	r := c.conn.Reader()
 	h := c.srv.h
 	c.out.beginBatch()
-	// Frames and bytes received are counted once per batch.
+	// Frames and bytes received are counted once per batch, by
+	// finishBatch.
 	var frames, bytes uint64
-	defer func() {
-		if frames > 0 {
-			c.counters.FramesIn.Add(frames)
-			c.counters.BytesIn.Add(bytes)
-		}
-	}()
 	for !c.closing.Load() {
 		l := r.Len()
 		if l == 0 {
@@ -248,7 +244,7 @@ func (c *sconn) onRequest() {
 		_ = r.Skip(r.Len())
 	}
 	_ = r.Release()
-	c.out.endBatch()
+	c.out.finishBatch(frames, bytes)
 }
 
 // beforeWait runs before OnRequest blocks for the rest of a frame: the

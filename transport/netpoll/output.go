@@ -4,6 +4,7 @@ package netpoll
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/cloudwego/netpoll"
 	"github.com/framelink/framelink"
@@ -43,7 +44,12 @@ import (
 // was full once (r[perf.idle]).
 //
 // The byte budget counts bytes from commit until they were written to the
-// kernel (r[link.tx.backpressure]).
+// kernel (r[link.tx.backpressure]). On a served connection, commits add
+// their bytes to it in steps (acctStep, kept in unacct under mu) rather
+// than with one more atomic add per frame: the writer adds the rest before
+// it takes the queue, and overLocked and stats count unacct too, so only
+// OnRequest's pause check (budget.Over) can see the output up to acctStep
+// bytes late. Pull links add every frame at once (Reserve waits on it).
 //
 // The descriptor stays open while a writer runs: the connection's close
 // callback (closeWait) waits for the writer to finish before netpoll's own
@@ -52,6 +58,7 @@ type output struct {
 	budget   *sendq.Budget
 	counters *framelink.Counters
 	high     int64
+	acctStep int // served: budget additions are batched up to this (see above)
 	owner    outputOwner
 	conn     netpoll.Connection
 	fd       int
@@ -66,18 +73,30 @@ type output struct {
 	// o.flushLoop()" does. Written only by the writer.
 	flushFn func()
 
+	// batching: inside OnRequest, whose end writes the replies. Set and
+	// cleared by the OnRequest goroutine without mu (endBatch clears it
+	// before it takes mu to look for output, so a committer that still
+	// saw it set leaves its frame to that look).
+	batching atomic.Bool
+
 	mu       sync.Mutex
 	flushing bool          // a writer owns the socket's write side
-	batching bool          // inside OnRequest: write once at its end
 	drain    bool          // call owner.outputDrained once empty
 	q        *queue        // frames not yet taken by the writer (nil: none)
 	wake     chan struct{} // closed when a writer stops (made by waiters)
 	shut     error         // commits fail with it (local close)
 	err      error         // the socket is off limits (closed or failed)
-	// Frames and payload bytes sent by send, counted under mu (cheaper
-	// than two more atomic adds per frame); stats adds them in.
+	// Frames and payload bytes sent by send, and received by a served
+	// connection (added per batch by endBatch), counted under mu (cheaper
+	// than atomic adds); stats adds them in.
 	sentFrames, sentBytes uint64
+	recvFrames, recvBytes uint64
+	unacct                int // bytes in q not yet added to the budget
 }
+
+// maxAcctStep bounds acctStep; it is also at most a sixteenth of the
+// low-water mark.
+const maxAcctStep = 32 << 10
 
 // outputOwner is told (without output.mu held) what happened to the output.
 type outputOwner interface {
@@ -89,6 +108,28 @@ type outputOwner interface {
 func (o *output) init(owner outputOwner, served bool, conn netpoll.Connection, budget *sendq.Budget, counters *framelink.Counters, high int) {
 	o.owner, o.served, o.conn, o.budget, o.counters, o.high = owner, served, conn, budget, counters, int64(high)
 	o.fd = conn.(netpoll.Conn).Fd()
+}
+
+// batchBudget makes commits add to the budget in steps of up to
+// maxAcctStep bytes, at most low/16 (served connections only).
+func (o *output) batchBudget(low int) { o.acctStep = min(maxAcctStep, low/16) }
+
+// accountLocked counts n more queued bytes.
+func (o *output) accountLocked(n int) {
+	if u := o.unacct + n; u < o.acctStep {
+		o.unacct = u
+		return
+	}
+	o.budget.Add(o.unacct + n)
+	o.unacct = 0
+}
+
+// settleLocked adds the bytes not yet counted to the budget.
+func (o *output) settleLocked() {
+	if o.unacct > 0 {
+		o.budget.Add(o.unacct)
+		o.unacct = 0
+	}
 }
 
 // Alloc implements sendq.Sink: a pool buffer with header room.
@@ -118,12 +159,12 @@ func (o *output) Commit(frame []byte) error {
 		o.q = getQueue()
 	}
 	o.q.adopt(frame)
-	o.budget.Add(n)
-	start := o.kickLocked()
-	o.mu.Unlock()
-	if start {
-		o.write(true)
+	o.accountLocked(n)
+	if o.kickLocked() {
+		o.writeLocked(true)
+		return nil
 	}
+	o.mu.Unlock()
 	return nil
 }
 
@@ -148,14 +189,14 @@ func (o *output) send(p []byte) error {
 	dst := o.q.malloc(n)
 	codec.PutHeader(dst, uint32(len(p)))
 	copy(dst[codec.HeaderSize:], p)
-	o.budget.Add(n)
+	o.accountLocked(n)
 	o.sentFrames++
 	o.sentBytes += uint64(len(p))
-	start := o.kickLocked()
-	o.mu.Unlock()
-	if start {
-		o.write(true)
+	if o.kickLocked() {
+		o.writeLocked(true)
+		return nil
 	}
+	o.mu.Unlock()
 	return nil
 }
 
@@ -166,8 +207,10 @@ func (o *output) stats() framelink.Stats {
 	o.mu.Lock()
 	s.FramesOut += o.sentFrames
 	s.BytesOut += o.sentBytes
+	s.FramesIn += o.recvFrames
+	s.BytesIn += o.recvBytes
+	s.QueuedBytes = o.budget.Queued() + int64(o.unacct)
 	o.mu.Unlock()
-	s.QueuedBytes = o.budget.Queued()
 	return s
 }
 
@@ -181,14 +224,14 @@ func (o *output) closedLocked() error {
 // overLocked reports whether a served connection's output is already
 // above its limit (high: see outputLimit).
 func (o *output) overLocked() bool {
-	return o.served && o.budget.Queued() > o.high
+	return o.served && o.budget.Queued()+int64(o.unacct) > o.high
 }
 
 // kickLocked reports whether the caller must become the writer (and marks
 // it started): there is something to write, no writer runs, and no
 // OnRequest batch will write at its end.
 func (o *output) kickLocked() bool {
-	if o.flushing || o.batching || o.err != nil || o.q == nil {
+	if o.flushing || o.err != nil || o.q == nil || o.batching.Load() {
 		return false
 	}
 	o.flushing = true
@@ -197,22 +240,24 @@ func (o *output) kickLocked() bool {
 
 // beginBatch is called by OnRequest before it delivers frames: replies
 // committed until endBatch are written together at its end.
-func (o *output) beginBatch() {
-	o.mu.Lock()
-	o.batching = true
-	o.mu.Unlock()
-}
+func (o *output) beginBatch() { o.batching.Store(true) }
 
 // endBatch ends a batch and writes the replies, if any, from the calling
 // (worker) goroutine.
-func (o *output) endBatch() {
+func (o *output) endBatch() { o.finishBatch(0, 0) }
+
+// finishBatch is endBatch that also counts frames received of bytes
+// payload bytes (under the lock it takes anyway).
+func (o *output) finishBatch(frames, bytes uint64) {
+	o.batching.Store(false)
 	o.mu.Lock()
-	o.batching = false
-	start := o.kickLocked()
-	o.mu.Unlock()
-	if start {
-		o.write(true)
+	o.recvFrames += frames
+	o.recvBytes += bytes
+	if o.kickLocked() {
+		o.writeLocked(true)
+		return
 	}
+	o.mu.Unlock()
 }
 
 // maxInlineRounds bounds the writevs a committer makes as the writer
@@ -240,6 +285,11 @@ func (o *output) goFlush() {
 // r[impl link.tx.coalesce] r[impl link.tx.backpressure]
 func (o *output) write(inline bool) {
 	o.mu.Lock()
+	o.writeLocked(inline)
+}
+
+// writeLocked is write with mu held; it releases mu.
+func (o *output) writeLocked(inline bool) {
 	for round := 0; ; round++ {
 		if o.err != nil {
 			o.dropLocked()
@@ -255,6 +305,7 @@ func (o *output) write(inline bool) {
 			return
 		}
 		o.q = nil
+		o.settleLocked()
 		o.mu.Unlock()
 		total := q.n
 		written, err := q.writeTo(o.fd)
@@ -341,9 +392,10 @@ func (o *output) waitLocked() {
 func (o *output) dropLocked() {
 	if q := o.q; q != nil {
 		o.q = nil
-		if q.n > 0 {
-			o.budget.Sub(q.n)
+		if n := q.n - o.unacct; n > 0 {
+			o.budget.Sub(n)
 		}
+		o.unacct = 0
 		q.free()
 	}
 }
@@ -379,10 +431,10 @@ func (o *output) shutDrain(err error) bool {
 	if !empty {
 		o.drain = true
 	}
-	start := o.kickLocked()
-	o.mu.Unlock()
-	if start {
-		o.write(true)
+	if o.kickLocked() {
+		o.writeLocked(true)
+	} else {
+		o.mu.Unlock()
 	}
 	if empty {
 		o.owner.outputDrained()
