@@ -14,6 +14,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -162,7 +163,7 @@ func TestLoadGenCatchesBadEchoes(t *testing.T) {
 				return [][]byte{f, f}
 			}
 			return [][]byte{f}
-		}, "mismatch"},
+		}, "mismatch|never sent"}, // which depends on whether the copy arrives while the run is still sending
 		{"wrong length", func(i int, f []byte) [][]byte {
 			if i == 50 {
 				g := append([]byte(nil), f...)
@@ -179,7 +180,7 @@ func TestLoadGenCatchesBadEchoes(t *testing.T) {
 			if tot.ErrorCount == 0 {
 				t.Fatalf("not detected: %d frames verified, no error", tot.Verified)
 			}
-			if !strings.Contains(strings.Join(tot.Errors, "\n"), c.want) {
+			if !regexp.MustCompile(c.want).MatchString(strings.Join(tot.Errors, "\n")) {
 				t.Fatalf("errors %q do not mention %q", tot.Errors, c.want)
 			}
 		})
