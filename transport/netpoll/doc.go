@@ -35,15 +35,15 @@
 // payload there once, as a hand-written server copies into netpoll's
 // Writer; a big slot frame is adopted as it is) and written to the
 // socket with writev by one writer at a time, bypassing netpoll's output
-// buffer. The committer that finds no writer running becomes it and
-// writes at once: the socket is non-blocking, so Commit never waits for
-// the network. Replies committed during an OnRequest batch are written in
-// one writev at the batch's end, from the worker goroutine, like a
-// hand-written server's Flush; frames committed while a write runs leave
-// together in the next one (r[link.tx.coalesce]), a lone frame leaves at
-// once. Only when the socket is full does a flusher goroutine take over:
-// it copies the rest into netpoll's Writer and Flushes, so netpoll's
-// poller waits for the socket. Slots from Permit.Alloc / Conn.Alloc are
+// buffer. Replies committed during an OnRequest batch are written in one
+// writev at the batch's end, from the worker goroutine, like a
+// hand-written server's Flush (the socket is non-blocking: Commit never
+// waits for the network). A frame committed outside a batch starts a
+// short-lived flusher goroutine if none runs; frames committed while a
+// write runs leave together in the next one (r[link.tx.coalesce]), a lone
+// frame leaves at once. When the socket is full, the flusher copies the
+// rest into netpoll's Writer and Flushes, so netpoll's poller waits for
+// the socket. Slots from Permit.Alloc / Conn.Alloc are
 // pool buffers until Commit, so Discard and Permit.Release only return a
 // pool buffer; nothing half-written can be sent (r[link.tx.discard]). The
 // byte budget counts bytes from Commit until they were written to the

@@ -22,18 +22,21 @@ import (
 //     copy, as a hand-written netpoll server copies into its Writer);
 //     Commit copies a small slot frame into it and adopts a big one as it
 //     is (no copy).
-//   - One writer at a time owns the socket's write side (flushing). The
-//     committer that finds no writer running becomes it and writes at once
-//     from its own goroutine, outside mu: the socket is non-blocking, so
-//     this never waits for the network (r[link.tx.commit]). Frames
-//     committed meanwhile queue up and leave together in the writer's next
-//     writev (r[link.tx.coalesce]). Inside OnRequest the writer is the
-//     batch's end: replies go out in one writev per batch, from the worker
-//     goroutine, like a hand-written server's Flush.
-//   - When the socket is full, the rest is handed to a flusher goroutine,
-//     which copies it into netpoll's Writer and Flushes: netpoll's poller
-//     waits for the socket and writes it (blocking that goroutine only).
-//     Later frames queue behind it, in order.
+//   - One writer at a time owns the socket's write side (flushing), and
+//     writes outside mu. Replies committed inside OnRequest are written at
+//     the batch's end by the worker goroutine itself, one writev per
+//     batch, like a hand-written server's Flush (the socket is
+//     non-blocking, so this never waits for the network). A commit outside
+//     a batch that finds no writer running starts a flusher goroutine and
+//     returns (r[link.tx.commit]): a goroutine streaming small frames
+//     keeps committing while the flusher writes, and what it committed
+//     meanwhile leaves together in the flusher's next writev
+//     (r[link.tx.coalesce]), where a write per Send would cost a syscall
+//     per frame.
+//   - When the socket is full, the batch's end hands the rest to a flusher
+//     goroutine; the flusher copies it into netpoll's Writer and Flushes:
+//     netpoll's poller waits for the socket and writes it (blocking that
+//     goroutine only). Later frames queue behind it, in order.
 //   - Slots (Permit.Alloc) are pool buffers given to the queue at Commit:
 //     nothing half-written is ever in the queue, so Discard and Release
 //     only give a pool buffer back (r[link.tx.discard]).
@@ -160,11 +163,11 @@ func (o *output) Commit(frame []byte) error {
 	}
 	o.q.adopt(frame)
 	o.accountLocked(n)
-	if o.kickLocked() {
-		o.writeLocked(true)
-		return nil
-	}
+	start := o.kickLocked()
 	o.mu.Unlock()
+	if start {
+		o.goFlush()
+	}
 	return nil
 }
 
@@ -192,11 +195,11 @@ func (o *output) send(p []byte) error {
 	o.accountLocked(n)
 	o.sentFrames++
 	o.sentBytes += uint64(len(p))
-	if o.kickLocked() {
-		o.writeLocked(true)
-		return nil
-	}
+	start := o.kickLocked()
 	o.mu.Unlock()
+	if start {
+		o.goFlush()
+	}
 	return nil
 }
 
