@@ -223,7 +223,8 @@ func (c *sconn) onRequest() {
 			break
 		}
 		total := advance + need
-		if r.Len() < total {
+		// l, read before, is a lower bound of what is buffered now.
+		if l < total && r.Len() < total {
 			c.beforeWait(r)
 		}
 		b, err := r.Next(total)
