@@ -138,7 +138,11 @@ func (s *sink) Discard(frame []byte) { pool.Put(frame) }
 func (s *sink) Commit(frame []byte) error {
 	c := (*conn)(s)
 	c.mu.Lock()
-	if c.closed || c.closeAsked {
+	// r[impl link.tx.close]: once Tx.Close set txClosing (under mu) no
+	// frame joins pending, so the half-close, which the loop (or the
+	// write-only goroutine) makes only after seeing txClosing and an empty
+	// pending under mu, comes after every commit that returned nil.
+	if c.closed || c.closeAsked || c.txClosing {
 		c.mu.Unlock()
 		pool.Put(frame)
 		return framelink.ErrClosed
@@ -278,7 +282,7 @@ func (c *conn) send(p []byte) error {
 	}
 	n := codec.HeaderSize + len(p)
 	c.mu.Lock()
-	if c.closed || c.closeAsked {
+	if c.closed || c.closeAsked || c.txClosing { // see sink.Commit
 		c.mu.Unlock()
 		return framelink.ErrClosed
 	}
