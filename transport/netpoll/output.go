@@ -171,9 +171,9 @@ func (o *output) Commit(frame []byte) error {
 	return nil
 }
 
-// send publishes p as one frame, copied once into the queue, and writes it
-// at once if no writer runs and no batch is open. It never waits for the
-// network.
+// send publishes p as one frame, copied once into the queue, and starts
+// the flusher if no writer runs and no batch is open (a batch writes at its
+// end). It never waits for the network.
 func (o *output) send(p []byte) error {
 	n := codec.HeaderSize + len(p)
 	o.mu.Lock()
@@ -230,9 +230,9 @@ func (o *output) overLocked() bool {
 	return o.served && o.budget.Queued()+int64(o.unacct) > o.high
 }
 
-// kickLocked reports whether the caller must become the writer (and marks
-// it started): there is something to write, no writer runs, and no
-// OnRequest batch will write at its end.
+// kickLocked reports whether the caller must start a writer (and marks it
+// started): there is something to write, no writer runs, and no OnRequest
+// batch will write at its end.
 func (o *output) kickLocked() bool {
 	if o.flushing || o.err != nil || o.q == nil || o.batching.Load() {
 		return false
