@@ -11,7 +11,8 @@ func init() {
 		name: "gnet", dial: gnet.Dial, listen: gnet.Listen, serve: gnet.Serve,
 		// gnet closes a connection on the peer's half-close (see
 		// transport/gnet's doc, "Other gnet limits").
-		halfCloseEndsConn: true,
+		halfCloseEndsConn:   true,
+		shutdownKeepsEchoes: true,
 		// gnet's process-wide default worker pool (ants), started on
 		// first use and never stopped.
 		ignore: []goleak.Option{

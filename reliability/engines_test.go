@@ -40,6 +40,13 @@ type engine struct {
 	// measures what is lost.
 	halfCloseEndsConn bool
 
+	// shutdownKeepsEchoes is set for a push server whose Shutdown
+	// delivers every committed echo to a client still sending (it
+	// half-closes after its output and drains input instead of closing
+	// with unread input), with this engine's own client: TestFaultShutdown
+	// "busy" then asserts none is lost.
+	shutdownKeepsEchoes bool
+
 	// bugs lists the engine's known bugs, found by these tests and
 	// reported to the engine's owner, by id: the tests that show one skip
 	// (or, in the loss matrix, work around it) unless FRAMELINK_KNOWN_BUGS

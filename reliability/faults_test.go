@@ -382,8 +382,9 @@ func TestFaultShutdown(t *testing.T) {
 // testShutdown: with busy=false the clients have sent everything and the
 // server has read it all, but echoes are still in flight; with busy the
 // clients are still sending when Shutdown starts (so the server may close
-// with unread input: only the order and integrity of what arrives are
-// checked, and the counts are logged).
+// with unread input: the order and integrity of what arrives are checked,
+// the counts are logged, and for engines with shutdownKeepsEchoes every
+// committed echo must arrive).
 func testShutdown(t *testing.T, e *engine, busy bool) {
 	const conns, frames = 6, 150
 	o := framelink.Options{MaxFrame: 64 << 10}
@@ -459,6 +460,10 @@ func testShutdown(t *testing.T, e *engine, busy bool) {
 				e.name, c.stream, c.sent.Load(), sc.framesIn.Load(), committed, got, c.recvErr)
 			if got > committed {
 				t.Errorf("client %#x got %d echoes, the server committed only %d", c.stream, got, committed)
+			}
+			if e.shutdownKeepsEchoes && got != committed {
+				t.Errorf("%s busy: client %#x: %d echoes received, %d committed by the server: %d lost by Shutdown (client ended with %v)",
+					e.name, c.stream, got, committed, int64(committed)-int64(got), c.recvErr)
 			}
 			continue
 		}

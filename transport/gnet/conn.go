@@ -53,6 +53,7 @@ type conn struct {
 	closed       bool // OnClose ran: never hand gnet anything again
 	closeAsked   bool // a local Close was asked
 	txClosing    bool // Tx.Close asked for a half-close
+	wrShut       bool // Server.Shutdown shut the write side: commits return ErrClosed
 	txDone       chan struct{}
 	txDoneShut   bool
 	txErr        error
@@ -142,7 +143,7 @@ func (s *sink) Commit(frame []byte) error {
 	// frame joins pending, so the half-close, which the loop (or the
 	// write-only goroutine) makes only after seeing txClosing and an empty
 	// pending under mu, comes after every commit that returned nil.
-	if c.closed || c.closeAsked || c.txClosing {
+	if c.closed || c.closeAsked || c.txClosing || c.wrShut {
 		c.mu.Unlock()
 		pool.Put(frame)
 		return framelink.ErrClosed
@@ -282,7 +283,7 @@ func (c *conn) send(p []byte) error {
 	}
 	n := codec.HeaderSize + len(p)
 	c.mu.Lock()
-	if c.closed || c.closeAsked || c.txClosing { // see sink.Commit
+	if c.closed || c.closeAsked || c.txClosing || c.wrShut { // see sink.Commit
 		c.mu.Unlock()
 		return framelink.ErrClosed
 	}

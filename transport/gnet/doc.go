@@ -110,6 +110,19 @@
 //     connections are refused (closed on open) until the last accepted
 //     link is closed, which stops the engine.
 //
+// # Shutdown
+//
+// Server.Shutdown stops accepting and decoding (no OnFrame once it began;
+// input still arriving is read and discarded), writes what was committed,
+// then shuts each connection's write side and keeps reading until the
+// peer closes, or (Linux) the peer's kernel acknowledged every byte and
+// the end of stream (SIOCOUTQ, polled by the ticker every millisecond),
+// or ctx ends (r[serve.shutdown], shutdown.go). Closing a socket with
+// unread input any earlier would reset the connection and drop the
+// replies in flight. A pull link whose write fails on such a reset
+// (EPIPE, ECONNRESET; gnet tries its pending write before reading) first
+// delivers the frames the kernel still holds, as at end of stream.
+//
 // # Memory
 //
 // gnet allocates a connection's inbound and outbound ring buffers lazily

@@ -39,19 +39,23 @@ type server struct{ e *engine }
 // asked for port 0).
 func (s *server) Addr() net.Addr { return s.e.addr }
 
-// Shutdown stops accepting (new connections are closed as they arrive),
-// stops decoding, lets committed output flush until ctx ends, then stops
-// the gnet engine, which closes every connection (OnClose with a nil
-// error) and ends its goroutines before Shutdown returns. It returns
-// ctx's error if the output did not drain in time. Safe from any
-// goroutine except the event loops; idempotent.
+// Shutdown stops accepting (new connections are closed as they arrive)
+// and stops decoding (no OnFrame once it began; input still arriving is
+// discarded). Each connection writes what was committed, shuts its write
+// side, and closes once its peer closed or acknowledged everything (see
+// serviceShutdown), so committed replies are not lost to a reset. When
+// every connection is closed, or ctx ends first, Shutdown stops the gnet
+// engine, which closes what is left (OnClose with a nil error) and ends
+// its goroutines before Shutdown returns. It returns ctx's error if
+// connections were still open then. Safe from any goroutine except the
+// event loops; idempotent.
 // r[impl serve.shutdown]
 func (s *server) Shutdown(ctx context.Context) error {
 	e := s.e
 	e.shutting.Store(true)
 	var err error
 	t := time.NewTicker(time.Millisecond)
-	for e.queued() > 0 {
+	for e.liveConns() > 0 {
 		select {
 		case <-ctx.Done():
 			err = ctx.Err()

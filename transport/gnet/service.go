@@ -40,6 +40,9 @@ func (c *conn) service(traffic bool) gn.Action {
 	}
 	c.mu.Unlock()
 	e := c.e
+	if c.rx == nil && e.shutting.Load() {
+		return c.serviceShutdown()
+	}
 	if e.timeouts {
 		c.now = e.clock()
 	}
@@ -340,8 +343,14 @@ func (c *conn) armTimeouts(paused bool) {
 // r[impl wire.eof] r[impl wire.truncated] r[impl link.rx.eof] r[impl link.rx.error]
 func (c *conn) onClose(err error) {
 	peerEOF := err != nil && errors.Is(err, io.EOF)
+	// A pull link whose write failed because the peer is gone (EPIPE,
+	// ECONNRESET): gnet tries its pending write before reading, so input
+	// the peer sent before its end of stream and reset (a server that
+	// shut down after its replies were acknowledged) may still sit in the
+	// kernel. It is delivered before the error, like at end of stream.
+	peerGone := c.rx != nil && err != nil && (errors.Is(err, unix.EPIPE) || errors.Is(err, unix.ECONNRESET))
 	truncated0 := false
-	if peerEOF && c.closeErr == nil && !c.userClosed.Load() && !c.e.shutting.Load() {
+	if (peerEOF || peerGone) && c.closeErr == nil && !c.userClosed.Load() && !c.e.shutting.Load() {
 		// The stream ended: every whole frame still held is delivered,
 		// paused or not (its memory is already bounded).
 		c.mu.Lock()
@@ -352,7 +361,9 @@ func (c *conn) onClose(err error) {
 		tail := c.drainKernel()
 		c.publishIn()
 		c.draining = false
-		c.flush()
+		if peerEOF {
+			c.flush()
+		}
 		truncated0 = tail
 	}
 	truncated := truncated0 || c.partial != nil || c.gc.InboundBuffered() > 0

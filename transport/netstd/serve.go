@@ -135,8 +135,12 @@ func (s *server) remove(c *sconn) {
 
 // Shutdown implements framelink.Server: it stops accepting, asks every
 // connection to stop reading and flush what was committed, and waits.
-// When ctx ends first it closes every connection, waits for their
-// goroutines, and returns ctx's error. Idempotent; safe from any
+// Each connection then shuts its write side and reads and discards input
+// until the peer closes (see sconn.lingerClose): no OnFrame is called
+// once Shutdown began, and frames still arriving are dropped unread, but
+// every reply committed before is delivered. When ctx ends first it
+// closes every connection, waits for their goroutines, and returns ctx's
+// error. Idempotent; safe from any
 // goroutine except a Handler callback of this server.
 // r[impl serve.shutdown]
 func (s *server) Shutdown(ctx context.Context) error {

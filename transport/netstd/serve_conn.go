@@ -78,7 +78,11 @@ func (c *sconn) serve() {
 	_ = c.tx.Close()
 	c.q.Shut(framelink.ErrClosed)
 	if err == nil {
-		if werr := c.flush(); werr != nil && !c.stopping.Load() && !c.closeReq.Load() {
+		werr := c.flush()
+		switch {
+		case werr == nil && c.stopping.Load():
+			c.lingerClose()
+		case werr != nil && !c.stopping.Load() && !c.closeReq.Load():
 			err = werr
 		}
 	}
@@ -146,6 +150,47 @@ func (c *sconn) flush() error {
 		c.q.Done(c.batch)
 		if err != nil {
 			return err
+		}
+	}
+}
+
+// lingerClose ends a connection at Shutdown once everything committed
+// was written (r[serve.shutdown]): it shuts the write side, so the peer
+// gets every reply and then a clean end of stream, and reads and discards
+// input until the peer closes its side, or (on Linux) the peer's kernel
+// acknowledged every byte and the end of stream (or, on a Unix socket,
+// the peer read them), or Shutdown's context ends (Shutdown then closes
+// nc). Closing a socket with unread input earlier would make the kernel
+// send a reset and drop the replies still in flight; once the peer
+// acknowledged them, a reset no longer loses any (the peer reads them,
+// then the end of stream). The acknowledgement is polled (no event
+// reports it), from every millisecond up to every 50 ms. Frames that
+// arrive meanwhile are discarded unread: the Handler gets no OnFrame once
+// Shutdown began. Only the serving goroutine calls it.
+// r[impl serve.shutdown]
+func (c *sconn) lingerClose() {
+	cw, ok := c.nc.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	outq := unacked(c.nc)
+	buf := make([]byte, 4<<10)
+	wait := time.Millisecond
+	for {
+		var d time.Time
+		if outq != nil {
+			if outq() == 0 {
+				return
+			}
+			d = time.Now().Add(wait)
+			wait = min(2*wait, 50*time.Millisecond)
+		}
+		_ = c.nc.SetReadDeadline(d)
+		_, err := c.nc.Read(buf)
+		// A past deadline is the poll above, or one set by a kick,
+		// Conn.Close or another Shutdown call: read on.
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			return
 		}
 	}
 }
