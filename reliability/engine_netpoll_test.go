@@ -25,6 +25,9 @@ func init() {
 		// connection is closed with ErrOutputOverflow (r[serve.reply]):
 		// a peer that never reads ends up closed, not paused.
 		noPause: true,
+		// Shutdown half-closes once the output is flushed and closes once
+		// the peer has acknowledged it all (transport/netpoll server.linger).
+		shutdownKeepsEchoes: true,
 		// netpoll closes a connection when the peer shuts its write side
 		// down (measured by TestFaultHalfClose: echoes in flight are cut,
 		// and a link cannot send after the peer's Tx.Close).

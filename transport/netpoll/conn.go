@@ -41,6 +41,8 @@ type sconn struct {
 	opened  atomic.Bool // OnOpen was called
 	closing atomic.Bool // Close was called: deliver no more frames
 	paused  atomic.Bool // OnRequest waits for the output to drain (pause)
+	linger  atomic.Bool // Shutdown: half-close once drained, close once the peer has it all
+	wrShut  atomic.Bool // the write side was shut by a lingering close
 	errOnce sync.Once
 	err     error // why it closed, for OnClose (set once, before conn.Close)
 
@@ -68,7 +70,13 @@ func newSconn(s *server, c netpoll.Connection) *sconn {
 
 func (c *sconn) outputFailed(err error) { c.fail(err) }
 func (c *sconn) outputOverflow()        { c.fail(ErrOutputOverflow) }
-func (c *sconn) outputDrained()         { c.shutdown() }
+func (c *sconn) outputDrained() {
+	if c.linger.Load() {
+		c.shutWrite()
+		return
+	}
+	c.shutdown()
+}
 
 // startIdle arms the idle timer (r[serve.timeouts]); called once the
 // connection is registered, before netpoll can close it.
@@ -107,6 +115,32 @@ func (c *sconn) shutdown() {
 		_ = syscall.Shutdown(c.conn.(netpoll.Conn).Fd(), syscall.SHUT_RDWR)
 	}
 	c.fdMu.Unlock()
+}
+
+// shutWrite is the first half of a lingering close (Shutdown): everything
+// committed has reached the kernel, so the peer is sent the end of stream
+// while input is still read (and discarded: closing is set). Closing the
+// socket now, with the peer still sending, would make the kernel answer
+// with a reset that discards the replies not yet delivered.
+func (c *sconn) shutWrite() {
+	c.fdMu.Lock()
+	if !c.fdGone {
+		_ = syscall.Shutdown(c.conn.(netpoll.Conn).Fd(), syscall.SHUT_WR)
+		c.wrShut.Store(true)
+	}
+	c.fdMu.Unlock()
+}
+
+// delivered reports whether a lingering close may end: the write side is
+// shut and the peer's kernel has acknowledged every byte and the end of
+// stream (Linux; elsewhere only the peer's own close ends the linger).
+func (c *sconn) delivered() bool {
+	if !c.wrShut.Load() {
+		return false
+	}
+	c.fdMu.Lock()
+	defer c.fdMu.Unlock()
+	return !c.fdGone && unacked(c.conn.(netpoll.Conn).Fd()) == 0
 }
 
 // Alloc implements framelink.Conn: a Slot for one frame, without waiting.

@@ -7,6 +7,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cloudwego/netpoll"
 	"github.com/framelink/framelink"
@@ -114,6 +115,43 @@ func onRequest(ctx context.Context, _ netpoll.Connection) error {
 	return nil
 }
 
+// linger waits, until ctx ends, for every connection to finish its
+// lingering close: each has flushed its output and shut its write side,
+// and is closed here once the peer's kernel has acknowledged everything
+// (or by netpoll when the peer closes). A peer that keeps sending is never
+// answered with a reset that would discard replies it has not read yet.
+// netpoll gives no event for "all acknowledged", so this polls, from 1 ms
+// doubling to 50 ms.
+func (s *server) linger(ctx context.Context) {
+	wait := time.Millisecond
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		n := len(s.conns)
+		var done []*sconn
+		for c := range s.conns {
+			if c.delivered() {
+				done = append(done, c)
+			}
+		}
+		s.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		for _, c := range done {
+			c.shutdown() // netpoll sees the hang-up and closes it
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		wait = min(2*wait, 50*time.Millisecond)
+		t.Reset(wait)
+	}
+}
+
 func (s *server) remove(c *sconn) {
 	s.mu.Lock()
 	delete(s.conns, c)
@@ -142,19 +180,10 @@ func (s *server) shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 
 	for _, c := range list {
-		_ = c.Close() // graceful: after the output drains
+		c.linger.Store(true)
+		_ = c.Close() // graceful: after the output drains, half-close
 	}
-	stop := context.AfterFunc(ctx, func() {
-		s.mu.Lock()
-		s.idle.Broadcast()
-		s.mu.Unlock()
-	})
-	s.mu.Lock()
-	for len(s.conns) > 0 && ctx.Err() == nil {
-		s.idle.Wait()
-	}
-	s.mu.Unlock()
-	stop()
+	s.linger(ctx)
 	err := ctx.Err()
 
 	// Stop the listener (and close anything netpoll still holds).
