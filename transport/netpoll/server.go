@@ -160,11 +160,13 @@ func (s *server) remove(c *sconn) {
 }
 
 // Shutdown stops serving (r[serve.shutdown]): connections accepted from
-// now on are closed at once; every connection stops taking frames and is
-// closed once its committed output is flushed; when ctx ends first the
-// rest are closed without waiting. It returns when every OnClose has run
-// and the event loop has stopped (ctx's error if it ended first).
-// Idempotent. r[impl serve.shutdown]
+// now on are closed at once; every connection stops delivering frames
+// (input that arrives is discarded), flushes its committed output, shuts
+// its write side so the peer reads every reply and then io.EOF, and is
+// closed once the peer's kernel has acknowledged it all (Linux) or the
+// peer closes. When ctx ends first the rest are closed without waiting.
+// It returns when every OnClose has run and the event loop has stopped
+// (ctx's error if it ended first). Idempotent. r[impl serve.shutdown]
 func (s *server) Shutdown(ctx context.Context) error {
 	s.shutOnce.Do(func() { s.shutErr = s.shutdown(ctx) })
 	return s.shutErr
