@@ -260,18 +260,6 @@ func (e *engine) unregister(c *conn) {
 	e.regMu.Unlock()
 }
 
-// queued returns the bytes committed and not yet written over every
-// connection.
-func (e *engine) queued() int64 {
-	var n int64
-	e.regMu.Lock()
-	for _, c := range e.reg {
-		n += c.budget.Queued()
-	}
-	e.regMu.Unlock()
-	return n
-}
-
 // liveConns counts the registered (open) connections.
 func (e *engine) liveConns() int {
 	e.regMu.Lock()
