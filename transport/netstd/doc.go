@@ -29,8 +29,12 @@
 // returns). Replies committed inside callbacks are written by that same
 // goroutine before it blocks for more input, so an echo costs no goroutine
 // hop; replies committed from other goroutines interrupt its read (a past
-// read deadline) and it writes them. An idle served connection holds no
-// read or write buffer.
+// read deadline) and it writes them. Conn.Send of a frame up to 16 KiB
+// appends it to a pooled 32 KiB accumulator (no permit or slot per frame;
+// serve_acc.go); the accumulator joins the write queue, and the byte
+// budget, as one frame when full, before any slot's frame is committed,
+// and when the goroutine writes, so frames keep their commit order. An
+// idle served connection holds no read or write buffer.
 //
 // Ownership and goroutines: a link's Tx is safe for concurrent use; Recv is
 // called from one goroutine at a time; a received Frame's bytes belong to

@@ -48,6 +48,11 @@ type sconn struct {
 	iov   [][]byte
 	bufs  net.Buffers
 
+	// Send accumulator (serve_acc.go): frames appended by Conn.Send not
+	// yet committed to q. A pool buffer, or nil when empty.
+	accMu sync.Mutex
+	acc   []byte
+
 	userMu  sync.Mutex
 	userCtx any
 }
@@ -76,6 +81,7 @@ func (c *sconn) serve() {
 	// Nothing is committed from now on; flush what was (unless the
 	// connection failed) and close.
 	_ = c.tx.Close()
+	_ = c.commitAcc() // Sends see the Tx closed from now on
 	c.q.Shut(framelink.ErrClosed)
 	if err == nil {
 		werr := c.flush()
@@ -141,6 +147,9 @@ func (c *sconn) loop(h framelink.Handler) error {
 
 // flush writes every committed frame. Only the serving goroutine calls it.
 func (c *sconn) flush() error {
+	if err := c.commitAcc(); err != nil {
+		return err
+	}
 	for {
 		c.batch, _ = c.q.Take(c.batch[:0])
 		if len(c.batch) == 0 {
@@ -263,7 +272,15 @@ func (k *connSink) Discard(frame []byte) { k.q.Discard(frame) }
 // goroutine is about to write anyway, kicks it.
 func (k *connSink) Commit(frame []byte) error {
 	c := (*sconn)(k)
-	if err := c.q.Commit(frame); err != nil {
+	c.accMu.Lock()
+	err := c.commitAccLocked() // frames sent before frame go first
+	if err == nil {
+		err = c.q.Commit(frame)
+	} else {
+		c.q.Discard(frame)
+	}
+	c.accMu.Unlock()
+	if err != nil {
 		return err
 	}
 	if !c.inLoop.Load() {
@@ -279,8 +296,9 @@ func (k *connSink) Commit(frame []byte) error {
 func (c *sconn) Alloc(n int) (framelink.Slot, error) { return c.tx.Direct(n) }
 
 // Send implements framelink.Conn: it copies p into one frame and commits
-// it without waiting.
-func (c *sconn) Send(p []byte) error { return c.tx.SendDirect(p) }
+// it without waiting (small frames into the accumulator, serve_acc.go).
+// Safe from any goroutine; p stays the caller's.
+func (c *sconn) Send(p []byte) error { return c.send(p) }
 
 // Close implements framelink.Conn: the serving goroutine writes what was
 // committed, closes the connection and calls OnClose with nil. Later
