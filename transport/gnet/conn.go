@@ -43,6 +43,7 @@ type conn struct {
 	accOpen      bool      // the last pending segment is a Send accumulator with room
 	outFrames    int       // frames sent with Send, not yet in counters
 	outBytes     int
+	unacct       int    // bytes Sent during a loop run, not yet added to the budget (see send)
 	writing      bool   // a writer owns the socket's write side (see write.go)
 	writerLoop   bool   // that writer is the loop
 	gnetBusy     bool   // gnet's outbound buffer may hold bytes: no direct writes
@@ -302,15 +303,42 @@ func (c *conn) send(p []byte) error {
 		c.accOpen = false
 	}
 	*c.pending = segs
-	c.noteQueued(c.budget.Add(n))
-	direct := c.afterAppendLocked()
 	c.outFrames++
 	c.outBytes += len(p)
+	if c.inLoop && c.wo == nil {
+		// The loop flushes when its run ends (flush adds the bytes to
+		// the budget then), so the budget is updated once per run, not
+		// per frame, unless this frame takes the queue over the
+		// high-water mark: then it is updated now, so the pause is
+		// decided at the same frame as without the deferral. (Queued is
+		// a plain load; the budget's atomic add is what is saved.)
+		c.unacct += n
+		if c.unacct >= deferMax || c.budget.Queued()+int64(c.unacct) > int64(c.opts.HighWater) {
+			c.accountLocked()
+		}
+		c.mu.Unlock()
+		return nil
+	}
+	c.noteQueued(c.budget.Add(n))
+	direct := c.afterAppendLocked()
 	c.mu.Unlock()
 	if direct {
 		c.directWrite()
 	}
 	return nil
+}
+
+// deferMax bounds the bytes Sent during a loop run that the budget (and
+// so Stats' QueuedBytes) may not show yet.
+const deferMax = 64 << 10
+
+// accountLocked adds the bytes Sent during this loop run to the budget
+// (c.mu held).
+func (c *conn) accountLocked() {
+	if c.unacct > 0 {
+		c.noteQueued(c.budget.Add(c.unacct))
+		c.unacct = 0
+	}
 }
 
 func appendFrame(b, p []byte) []byte {

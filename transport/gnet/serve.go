@@ -111,7 +111,9 @@ func (c *conn) SetContext(v any) {
 
 // Stats implements framelink.Conn: QueuedBytes counts frames committed
 // and not yet written to the kernel, gnet's outbound buffer included (as
-// of the loop's last look).
+// of the loop's last look). Sends made inside a callback are counted when
+// the loop's run ends, or sooner once they reach 64 KiB or would take the
+// output over the high-water mark.
 // r[impl link.stats]
 func (c *conn) Stats() framelink.Stats {
 	s := c.counters.Snapshot()

@@ -70,6 +70,10 @@ func (c *conn) service(traffic bool) gn.Action {
 		if !again || paused || c.closeErr != nil {
 			break
 		}
+		// Decoding again: sends join the batch the next flush writes.
+		c.mu.Lock()
+		c.inLoop = true
+		c.mu.Unlock()
 	}
 	if c.closeErr == nil && c.lCloseAsked {
 		return gn.Close
@@ -393,6 +397,7 @@ func (c *conn) onClose(err error) {
 	c.dead = true
 	c.mu.Lock()
 	c.closed = true
+	c.unacct = 0 // never added to the budget, which is emptied below
 	c.waitDirectWriterLocked()
 	c.publishOutLocked()
 	bp := c.pending

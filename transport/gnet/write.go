@@ -78,6 +78,7 @@ func (c *conn) directWrite() {
 			c.mu.Unlock()
 			return
 		}
+		c.accountLocked() // Sends of a loop run this writer takes
 		bp, off := c.pending, c.pendOff
 		c.pending, c.pendOff, c.accOpen = nil, 0, false
 		c.publishOutLocked()
@@ -172,6 +173,7 @@ func writeRaw(fd int, batch [][]byte, off int) (i, m, wrote int) {
 func (c *conn) flush() {
 	for {
 		c.mu.Lock()
+		c.accountLocked()
 		c.accOpen = false
 		c.inLoop = false
 		c.lCloseAsked = c.closeAsked

@@ -1,0 +1,114 @@
+//go:build unix
+
+package gnet
+
+import (
+	"encoding/binary"
+	"net"
+	"testing"
+
+	gn "github.com/panjf2000/gnet/v2"
+
+	"github.com/framelink/framelink"
+)
+
+// fakeGnetConn is the part of a gnet.Conn that a served connection's
+// service run uses, over an in-memory input and a discarding output: the
+// benchmarks below time framelink's own work per read event, without the
+// syscalls (which are the same for framelink and the bare echo: one read
+// and one write per event, measured with perf stat on the bench server).
+type fakeGnetConn struct {
+	gn.Conn // unimplemented methods panic
+	in      []byte
+	off     int
+	out     int
+	ctx     any
+}
+
+func (f *fakeGnetConn) Peek(n int) ([]byte, error) {
+	if n <= 0 || n > len(f.in)-f.off {
+		n = len(f.in) - f.off
+	}
+	return f.in[f.off : f.off+n], nil
+}
+
+func (f *fakeGnetConn) Discard(n int) (int, error) {
+	if n <= 0 || n > len(f.in)-f.off {
+		n = len(f.in) - f.off
+	}
+	f.off += n
+	return n, nil
+}
+
+func (f *fakeGnetConn) InboundBuffered() int        { return len(f.in) - f.off }
+func (f *fakeGnetConn) OutboundBuffered() int       { return 0 }
+func (f *fakeGnetConn) Write(b []byte) (int, error) { f.out += len(b); return len(b), nil }
+func (f *fakeGnetConn) Fd() int                     { return -1 }
+func (f *fakeGnetConn) Context() any                { return f.ctx }
+func (f *fakeGnetConn) SetContext(v any)            { f.ctx = v }
+func (f *fakeGnetConn) LocalAddr() net.Addr         { return nil }
+func (f *fakeGnetConn) RemoteAddr() net.Addr        { return nil }
+func (f *fakeGnetConn) Writev(bs [][]byte) (n int, err error) {
+	for _, b := range bs {
+		n += len(b)
+	}
+	f.out += n
+	return n, nil
+}
+
+// eventInput is one read event's input: inflight frames of size bytes.
+func eventInput(size, inflight int) []byte {
+	var in []byte
+	for range inflight {
+		in = binary.LittleEndian.AppendUint32(in, uint32(size))
+		in = append(in, make([]byte, size)...)
+	}
+	return in
+}
+
+// BenchmarkServiceEvent times one OnTraffic of a served echo connection
+// (framelink.EchoHandler) with 16 frames buffered, against the
+// hand-written gnet echo (bareEcho, the bench baseline's design) on the
+// same input: the
+// difference is framelink's CPU per frame on the loop (r[perf.overhead]).
+func BenchmarkServiceEvent(b *testing.B) {
+	const inflight = 16
+	for _, size := range []int{64, 4096} {
+		in := eventInput(size, inflight)
+		b.Run("framelink/"+sizeName(size), func(b *testing.B) {
+			o, _ := framelink.Options{}.Normalize()
+			e := newEngine(o, framelink.EchoHandler{}, false)
+			f := &fakeGnetConn{in: in}
+			c := newConn(e, &e.opts, false)
+			c.bind(f)
+			b.ReportAllocs()
+			b.SetBytes(int64(size * inflight))
+			for b.Loop() {
+				f.off = 0
+				if e.OnTraffic(f) != gn.None {
+					b.Fatal("closed")
+				}
+			}
+			if f.out != b.N*len(in) {
+				b.Fatalf("echoed %d bytes, want %d", f.out, b.N*len(in))
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*inflight), "ns/frame")
+		})
+		b.Run("bare/"+sizeName(size), func(b *testing.B) {
+			f := &fakeGnetConn{in: in}
+			h := &bareEcho{}
+			b.ReportAllocs()
+			b.SetBytes(int64(size * inflight))
+			for b.Loop() {
+				f.off = 0
+				if h.OnTraffic(f) != gn.None {
+					b.Fatal("closed")
+				}
+			}
+			if f.out != b.N*len(in) {
+				b.Fatalf("echoed %d bytes, want %d", f.out, b.N*len(in))
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*inflight), "ns/frame")
+		})
+	}
+}
