@@ -43,7 +43,7 @@ type conn struct {
 	accOpen      bool      // the last pending segment is a Send accumulator with room
 	outFrames    int       // frames sent with Send, not yet in counters
 	outBytes     int
-	unacct       int    // bytes Sent during a loop run, not yet added to the budget (see send)
+	unacct       int    // bytes Sent during a loop run, not yet added to the budget (see Send)
 	writing      bool   // a writer owns the socket's write side (see write.go)
 	writerLoop   bool   // that writer is the loop
 	gnetBusy     bool   // gnet's outbound buffer may hold bytes: no direct writes
@@ -273,12 +273,13 @@ const mergeMax = 8 << 10
 // vector to writev unchecked).
 const iovMax = 1024
 
-// send is Conn.Send: the frame is appended to the pending accumulator
-// (one copy, no per-frame buffer or permit), in order with committed
-// slots. Safe from any goroutine; inside a callback of c it joins the
-// batch written when the callback returns.
+// Send implements framelink.Conn: p is copied and committed; not
+// retained. The frame is appended to the pending accumulator (one copy,
+// no per-frame buffer or permit), in order with committed slots. Safe
+// from any goroutine; inside a callback of c it joins the batch written
+// when the callback returns.
 // r[impl link.tx.coalesce]
-func (c *conn) send(p []byte) error {
+func (c *conn) Send(p []byte) error {
 	if err := codec.CheckSize(uint64(len(p)), c.opts.MaxFrame); err != nil {
 		return err
 	}

@@ -77,9 +77,6 @@ func (s *server) Shutdown(ctx context.Context) error {
 // does not read from it (see the package documentation).
 func (c *conn) Alloc(n int) (framelink.Slot, error) { return c.tx.Direct(n) }
 
-// Send implements framelink.Conn: p is copied and committed; not retained.
-func (c *conn) Send(p []byte) error { return c.send(p) }
-
 // Close implements framelink.Conn: the connection closes after the frames
 // already committed are handed to gnet (which writes what the socket
 // takes before closing). Idempotent; never blocks.
