@@ -33,10 +33,8 @@ func init() {
 		// and a link cannot send after the peer's Tx.Close).
 		halfCloseEndsConn: true,
 		warm:              warmEngine,
-		bugs: map[string]string{
-			// Documented by transport/netpoll (its poller reads whatever
-			// the peer sends); measured here, not yet bounded.
-			bugUnboundedRecv: "a pull link (Dial or Accept) whose application does not call Recv buffers all input: 256 MiB written by a peer cost 256 MiB of heap (TestStalledPeer/receiver/netpoll-client, TestStalledPeer/server/netpoll-pull)",
-		},
+		// A pull link whose application stops calling Recv switches
+		// netpoll's reads of the socket off (transport/netpoll's
+		// readSwitch), so it pauses like the other engines.
 	})
 }

@@ -179,9 +179,6 @@ const (
 	// bugDrainAfterClose: after its own Tx.Close, a link loses frames the
 	// peer sent before its clean end of stream (Recv: io.ErrUnexpectedEOF).
 	bugDrainAfterClose = "drain-after-close"
-	// bugUnboundedRecv: a link whose application does not Recv keeps
-	// reading the socket into memory without bound.
-	bugUnboundedRecv = "unbounded-recv"
 	// bugRawSendError: a send on a connection the peer dropped fails with
 	// an error outside the taxonomy.
 	bugRawSendError = "raw-send-error"

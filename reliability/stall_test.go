@@ -133,7 +133,6 @@ func TestStalledPeer(t *testing.T) {
 // reading the socket (the kernel's window then stops the peer) instead
 // of buffering the input without bound.
 func stalledReceiver(t *testing.T, e *engine) {
-	skipBug(t, e, bugUnboundedRecv)
 	ln := rawListen(t)
 	l := dialLink(t, e, ln.Addr().String(), stallOpts)
 	peer := acceptRaw(t, ln)
@@ -263,9 +262,6 @@ func stalledLink(t *testing.T, e *engine) {
 // cannot pause reads, close it with an error) before its output passes
 // the high-water mark plus one frame.
 func stalledServer(t *testing.T, e *engine, k serverKind) {
-	if k == pull {
-		skipBug(t, e, bugUnboundedRecv)
-	}
 	srv := startEcho(t, e, k, stallOpts, 6)
 	c := rawDial(t, srv.addr)
 	c.SetReadBuffer(4 << 10)

@@ -336,7 +336,7 @@ func TestServeShutdownWhilePaused(t *testing.T) {
 // A pull link whose peer does not read: Reserve blocks once the queue
 // passes the high-water mark, the queue never exceeds it by more than one
 // frame per sender, and every frame arrives in order once the peer reads.
-// (The peer is a plain socket: a netpoll receiver would read regardless.)
+// (The peer is a plain socket, which reads nothing at all until told.)
 // r[verify link.tx.backpressure]
 func TestBackpressureRawPeer(t *testing.T) {
 	const (

@@ -87,8 +87,8 @@ func TestCloseReopenChurn(t *testing.T) {
 					if o.q != nil {
 						queued = o.q.n
 					}
-					return fmt.Sprintf("%s: inLen=%d flushing=%v queue=%d err=%v shut=%v budget=%d outstd=%v stats=%+v",
-						name, l.conn.Reader().Len(), o.flushing, queued, o.err, o.shut, l.budget.Queued(), l.rx.outstd, l.counters.Snapshot())
+					return fmt.Sprintf("%s: inLen=%d flushing=%v queue=%d err=%v shut=%v budget=%d rxQueued=%d stats=%+v",
+						name, l.conn.Reader().Len(), o.flushing, queued, o.err, o.shut, l.budget.Queued(), l.rx.queued.Load(), l.counters.Snapshot())
 				}
 				buf := make([]byte, 1<<20)
 				nb := runtime.Stack(buf, true)

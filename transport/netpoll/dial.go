@@ -49,7 +49,7 @@ func linkFromNetConn(nc net.Conn, o framelink.Options) (framelink.Link, error) {
 	if err != nil {
 		return nil, err
 	}
-	l, err := newLink(c, o)
+	l, err := newLink(c, o, true)
 	if err != nil {
 		_ = c.Close()
 		return nil, err

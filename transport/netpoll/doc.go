@@ -41,13 +41,15 @@
 // waits for the network). A frame committed outside a batch starts a
 // short-lived flusher goroutine if none runs; frames committed while a
 // write runs leave together in the next one (r[link.tx.coalesce]), a lone
-// frame leaves at once. When the socket is full, the flusher copies the
-// rest into netpoll's Writer and Flushes, so netpoll's poller waits for
-// the socket. Slots from Permit.Alloc / Conn.Alloc are
-// pool buffers until Commit, so Discard and Permit.Release only return a
-// pool buffer; nothing half-written can be sent (r[link.tx.discard]). The
-// byte budget counts bytes from Commit until they were written to the
-// kernel.
+// frame leaves at once. When the socket is full, the flusher of a served
+// connection copies the rest into netpoll's Writer and Flushes, so
+// netpoll's poller waits for the socket; a pull link's flusher waits
+// through a duplicate descriptor on Go's runtime poller instead (netpoll's
+// Flush would switch its reads back on, see "Pull links"). Slots from
+// Permit.Alloc / Conn.Alloc are pool buffers until Commit, so Discard and
+// Permit.Release only return a pool buffer; nothing half-written can be
+// sent (r[link.tx.discard]). The byte budget counts bytes from Commit
+// until they were written to the kernel.
 //
 // # Backpressure
 //
@@ -104,14 +106,26 @@
 // paused, input netpoll read ahead is held only until OnRequest, running
 // meanwhile, consumes it.)
 //
-// The same poller behaviour limits netpoll as a receiver: a pull link
-// buffers whatever its peer sends whether or not Recv is called, so a
-// netpoll receiver never makes its sender block (the sender's own budget
-// is honest; it is the receiver's memory that grows). And netpoll treats a
-// peer's half-close (EPOLLRDHUP) as the end of the connection, so a
-// netpoll link cannot send after it read io.EOF. The conformance tests
-// skip exactly these cases, with the reason, and check the netpoll sender
-// against a non-reading netstd link and a raw socket instead.
+// The same poller behaviour would let a pull link buffer whatever its peer
+// sends while the application does not call Recv. A link bounds it: its
+// OnRequest (on a netpoll worker) moves whole frames into a queue for Recv
+// until HighWater bytes of payload wait there, then switches netpoll's
+// reads of that socket off until Recv has taken the queue under LowWater,
+// so the peer's bytes wait in the kernel and the TCP window stops the
+// peer. netpoll has no API for that: on Linux the link re-registers the
+// descriptor with netpoll's epoll instance, keeping netpoll's own epoll
+// data, found by reflection for the netpoll version it was verified
+// against (v0.7.2; readswitch_linux.go). Reads stay on where that is not
+// possible (another OS or netpoll version) and after Tx.Close
+// (once both directions are shut, the peer's end of stream raises a
+// hang-up that netpoll handles without reading what the kernel still
+// holds); there the link holds the input netpoll reads up to the larger
+// of 32 MiB and the input limit above, and past it closes: Recv returns
+// the frames queued, then ErrInputOverflow (matching syscall.ENOBUFS).
+//
+// netpoll treats a peer's half-close (EPOLLRDHUP) as the end of the
+// connection, so a netpoll link cannot send after it read io.EOF. The
+// conformance tests skip exactly that case, with the reason.
 //
 // # Idle connections
 //
@@ -145,12 +159,12 @@
 // # Pull links
 //
 // Dial and Listen set connections up with Go's net package (so ctx bounds
-// the dial, and Unix sockets work), then move the socket to netpoll. Recv
-// reads with netpoll's blocking Reader and copies each payload into a
-// pooled buffer owned by the Frame. netpoll's blocking reads cannot be
-// interrupted by a context, so a Recv with a context that can end waits
-// through a helper goroutine; if ctx ends first the helper's frame is
-// returned by the next Recv, never lost.
+// the dial, and Unix sockets work), then move the socket to netpoll. The
+// link's OnRequest, on a netpoll worker goroutine while input is buffered,
+// checks each header against MaxFrame, copies each payload into a pooled
+// buffer owned by the Frame and queues it; Recv takes frames from that
+// queue, so a context can end a Recv at any time without losing a frame
+// that was half read, and Close wakes it.
 package netpoll
 
 // BackgroundFuncs names the functions of netpoll's process-wide goroutines,

@@ -17,9 +17,10 @@ import (
 	"github.com/framelink/framelink/sendq"
 )
 
-// link is a pull-API framelink.Link over a netpoll.Connection that has no
-// OnRequest: netpoll's poller fills its input buffer, Recv reads it with
-// netpoll's blocking Reader, and the Tx writes into its Writer (output).
+// link is a pull-API framelink.Link over a netpoll.Connection: netpoll's
+// poller fills its input buffer, the link's OnRequest moves whole frames
+// from it to a bounded queue that Recv takes them from (see rx), and the
+// Tx writes into its Writer (output).
 // r[impl transport.netpoll] r[impl serve.pull]
 type link struct {
 	conn     netpoll.Connection
@@ -30,17 +31,24 @@ type link struct {
 	tx       tx
 	rx       rx
 
+	o         framelink.Options
+	high, low int
+
 	closeOnce sync.Once
 	connOnce  sync.Once
 	hup       chan struct{} // closed when netpoll's poller saw the hang-up
-	fdMu      sync.Mutex    // orders Tx.Close's shutdown(2) before Close's close(2)
+	fdMu      sync.Mutex    // orders Tx.Close's shutdown(2) before the descriptor's close
+	fdGone    bool          // under fdMu: netpoll closed the descriptor
+	wrShut    bool          // under fdMu: Tx.Close shut the write side
+	rs        *readSwitch   // nil: reads cannot be switched off (see rx.pause)
 	closed    atomic.Bool
-	helpers   sync.WaitGroup // Recv waiters (see rx)
 }
 
 // newLink wraps c, which the link owns from now on. o is normalized.
-func newLink(c netpoll.Connection, o framelink.Options) (*link, error) {
-	l := &link{conn: c, max: o.MaxFrame, hup: make(chan struct{})}
+// switchReads: pause by switching netpoll's reads off where possible (the
+// tests of the fallback turn it off).
+func newLink(c netpoll.Connection, o framelink.Options, switchReads bool) (*link, error) {
+	l := &link{conn: c, max: o.MaxFrame, o: o, high: o.HighWater, low: o.LowWater, hup: make(chan struct{})}
 	// netpoll calls this from its hang-up handling, after its poller has
 	// removed the descriptor from epoll (see closeConn).
 	var hupOnce sync.Once
@@ -57,15 +65,34 @@ func newLink(c netpoll.Connection, o framelink.Options) (*link, error) {
 	}
 	l.budget = sendq.NewBudget(o.HighWater, o.LowWater)
 	l.out.init(l, false, c, l.budget, &l.counters, o.HighWater)
+	l.out.localClosed = &l.closed
+	if switchReads {
+		l.rs = newReadSwitch(c, func() bool { return l.fdGone })
+	}
+	l.out.ownWait = true
 	l.tx.Tx = sendq.NewTx(&l.out, l.budget, &l.counters, o.MaxFrame, l.closeTx)
 	l.tx.l = l
 	l.rx.init(l)
-	// Runs inside Connection.Close, before netpoll frees the buffers.
+	// netpoll runs this once, after the last OnRequest returned and before
+	// it closes the descriptor and frees the buffers: on Close, or on its
+	// own when the poller sees the peer's hang-up.
 	if err := c.AddCloseCallback(func(netpoll.Connection) error {
-		l.out.closeWait(framelink.ErrClosed)
-		l.budget.Close(framelink.ErrClosed)
+		l.fdMu.Lock()
+		l.fdGone = true
+		l.fdMu.Unlock()
+		err := framelink.ErrClosed
+		if !l.closed.Load() {
+			err = errPeerClosed
+		}
+		l.out.closeWait(err)
+		l.budget.Close(err)
+		l.rx.closed()
 		return nil
 	}); err != nil {
+		return nil, err
+	}
+	// Last: with input already buffered, OnRequest starts at once.
+	if err := c.SetOnRequest(l.rx.onRequest); err != nil {
 		return nil, err
 	}
 	return l, nil
@@ -98,35 +125,38 @@ func (l *link) Close() error {
 		l.budget.Close(framelink.ErrClosed)
 		l.out.fail(framelink.ErrClosed)
 		l.closeConn()
-		l.helpers.Wait()
-		l.out.closeWait(framelink.ErrClosed)
+		<-l.rx.done // the close callback ran: OnRequest is over
+		l.rx.drop()
 	})
 	return nil
 }
 
 // abort closes the connection after a fatal receive error (an oversize
 // header, r[wire.max]) without marking the link closed: Recv keeps
-// returning that error, Reserve and commits return ErrClosed. Safe from
-// the Recv waiter goroutine.
+// returning that error, Reserve and commits return ErrClosed. Called from
+// OnRequest, which it does not wait for.
 func (l *link) abort() {
 	l.budget.Close(framelink.ErrClosed)
 	l.out.fail(framelink.ErrClosed)
 	l.closeConn()
 }
 
-// closeConn closes the connection once. A connection without callbacks
-// is closed by netpoll's Close at once, while its poller may still be
-// handling a hang-up of the same descriptor on another thread and remove
-// "it" from epoll a moment later: by then the number can belong to a new
+// closeConn closes the connection once. netpoll's Close detaches and
+// closes the descriptor at once, while its poller may still be handling a
+// hang-up of the same descriptor on another thread and remove "it" from
+// epoll a moment later: by then the number can belong to a new
 // connection, which would never see another event. So the socket is shut
-// down first, netpoll's poller sees the hang-up, detaches the descriptor
-// and reports it (OnDisconnect), and only then Close frees the
-// descriptor. Close wakes a Recv waiter and a flusher blocked in Flush
-// and runs the close callback (which waits for the flusher).
+// down first; netpoll's poller sees the hang-up, detaches the descriptor,
+// reports it (OnDisconnect), wakes OnRequest and, once OnRequest has
+// returned, runs the close callback and closes the descriptor; Close then
+// only marks the connection closed by the user (or, if OnRequest is still
+// running, lets it run the close callback when it returns).
 func (l *link) closeConn() {
 	l.connOnce.Do(func() {
 		l.fdMu.Lock()
-		_ = syscall.Shutdown(l.conn.(netpoll.Conn).Fd(), syscall.SHUT_RDWR)
+		if !l.fdGone {
+			_ = syscall.Shutdown(l.conn.(netpoll.Conn).Fd(), syscall.SHUT_RDWR)
+		}
 		l.fdMu.Unlock()
 		t := time.NewTimer(hupWait)
 		select {
@@ -136,6 +166,13 @@ func (l *link) closeConn() {
 		t.Stop()
 		_ = l.conn.Close()
 	})
+}
+
+// setReadsOff switches netpoll's reads of the socket off or back on.
+func (l *link) setReadsOff(off bool) {
+	l.fdMu.Lock()
+	l.rs.setOff(off)
+	l.fdMu.Unlock()
 }
 
 // hupWait bounds closeConn's wait for netpoll to see the hang-up.
@@ -151,19 +188,29 @@ func (l *link) closeTx() error {
 	}
 	l.out.mu.Unlock()
 	if err := l.out.waitDrained(); err != nil {
-		if l.closed.Load() {
+		l.fdMu.Lock()
+		again := l.wrShut
+		l.fdMu.Unlock()
+		if l.closed.Load() || again {
 			return nil
 		}
 		return err
 	}
 	l.fdMu.Lock()
 	defer l.fdMu.Unlock()
-	if l.closed.Load() {
+	if l.closed.Load() || l.wrShut || l.fdGone {
+		// Closed here; a repeated Tx.Close; or the connection ended
+		// (netpoll closes it at the peer's end of stream) after every
+		// frame committed was in the kernel.
 		return nil
+	}
+	if l.rs != nil {
+		l.rs.keepOn()
 	}
 	if err := syscall.Shutdown(l.conn.(netpoll.Conn).Fd(), syscall.SHUT_WR); err != nil && err != syscall.ENOTCONN {
 		return err
 	}
+	l.wrShut = true
 	return nil
 }
 
@@ -172,6 +219,16 @@ func (l *link) closeTx() error {
 type tx struct {
 	*sendq.Tx
 	l *link
+}
+
+// Reserve implements framelink.Tx (sendq's), with ErrClosed after Close
+// whatever ended the connection first.
+func (t *tx) Reserve(ctx context.Context) (framelink.Permit, error) {
+	p, err := t.Tx.Reserve(ctx)
+	if err != nil && t.l.closed.Load() {
+		err = framelink.ErrClosed
+	}
+	return p, err
 }
 
 // Send implements framelink.Tx: wait on the budget, then copy p into the
@@ -187,6 +244,9 @@ func (t *tx) Send(ctx context.Context, p []byte) error {
 		return err
 	}
 	if err := t.l.budget.Wait(ctx); err != nil {
+		if t.l.closed.Load() {
+			return framelink.ErrClosed
+		}
 		return err
 	}
 	if t.Closed() {

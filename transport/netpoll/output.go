@@ -3,6 +3,7 @@
 package netpoll
 
 import (
+	"os"
 	"sync"
 	"sync/atomic"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/framelink/framelink/codec"
 	"github.com/framelink/framelink/pool"
 	"github.com/framelink/framelink/sendq"
+	"golang.org/x/sys/unix"
 )
 
 // output is the send path of one connection (r[transport.netpoll]): a
@@ -71,6 +73,13 @@ type output struct {
 	// at most that plus the frame that crossed it. (OnRequest pauses at
 	// the high-water mark, so replies from OnFrame rarely get there.)
 	served bool
+	// localClosed, for a pull link: once set (Close), commits fail with
+	// ErrClosed whatever failed the output first (the peer's hang-up).
+	localClosed *atomic.Bool
+	// ownWait, for a pull link: a full socket is waited for through Go's
+	// runtime poller (writeRest), never with netpoll's Flush, which would
+	// switch netpoll's reads of the socket back on (see readSwitch).
+	ownWait bool
 	// flushFn is flushLoop as a func value, made the first time the
 	// socket is full: "go o.flushFn()" does not allocate, "go
 	// o.flushLoop()" does. Written only by the writer.
@@ -89,6 +98,9 @@ type output struct {
 	wake     chan struct{} // closed when a writer stops (made by waiters)
 	shut     error         // commits fail with it (local close)
 	err      error         // the socket is off limits (closed or failed)
+	// drained: when the connection closed, every frame committed had been
+	// handed to the kernel (waitDrained then reports success).
+	drained bool
 	// Frames and payload bytes sent by send, and received by a served
 	// connection (added per batch by endBatch), counted under mu (cheaper
 	// than atomic adds); stats adds them in.
@@ -219,6 +231,9 @@ func (o *output) stats() framelink.Stats {
 
 func (o *output) closedLocked() error {
 	if o.err != nil {
+		if o.localClosed != nil && o.localClosed.Load() {
+			return framelink.ErrClosed
+		}
 		return o.err
 	}
 	return o.shut
@@ -357,6 +372,9 @@ func (o *output) writeLocked(inline bool) {
 // Flushes: netpoll's poller writes it as the socket drains, and Flush
 // returns once it did (or failed). Only the flusher goroutine calls it.
 func (o *output) flushRest(q *queue) error {
+	if o.ownWait {
+		return o.writeRest(q)
+	}
 	w := o.conn.Writer()
 	for i, b := range q.bufs {
 		if i == 0 {
@@ -369,6 +387,34 @@ func (o *output) flushRest(q *queue) error {
 		copy(dst, b)
 	}
 	return w.Flush()
+}
+
+// writeRest writes what q still holds through a duplicate of the
+// descriptor registered with Go's runtime poller, which parks the flusher
+// goroutine until the socket is writable (a duplicate shares the socket;
+// netpoll's registration of the original is left alone). Closing the
+// connection (shutdown first, see link.closeConn) wakes it with an error.
+// Only the flusher goroutine calls it.
+func (o *output) writeRest(q *queue) error {
+	d, err := unix.FcntlInt(uintptr(o.fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	f := os.NewFile(uintptr(d), "framelink/netpoll")
+	defer f.Close()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var werr error
+	err = rc.Write(func(fd uintptr) bool {
+		_, werr = q.writeTo(int(fd))
+		return werr != nil || q.n == 0
+	})
+	if werr != nil {
+		return werr
+	}
+	return err
 }
 
 // stopLocked ends the writer's turn and wakes whoever waits for it.
@@ -404,7 +450,8 @@ func (o *output) dropLocked() {
 }
 
 // waitDrained waits until every committed frame was handed to the kernel
-// (or the output failed) and returns the failure, if any.
+// (or the output failed) and returns the failure, if any: none if the
+// connection ended after the output had drained.
 func (o *output) waitDrained() error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -414,6 +461,9 @@ func (o *output) waitDrained() error {
 			o.goFlush()
 		}
 		o.waitLocked()
+	}
+	if o.drained {
+		return nil
 	}
 	return o.err
 }
@@ -464,6 +514,7 @@ func (o *output) fail(err error) {
 func (o *output) closeWait(err error) {
 	o.mu.Lock()
 	if o.err == nil {
+		o.drained = !o.flushing && o.q == nil
 		o.err = err
 	}
 	for o.flushing {

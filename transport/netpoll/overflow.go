@@ -26,3 +26,13 @@ import (
 // OnClose receives it; errors.Is(err, ErrOutputOverflow) identifies it,
 // and errors.Is(err, syscall.ENOBUFS) holds as well.
 var ErrOutputOverflow = fmt.Errorf("framelink/netpoll: peer does not read: output or input held while paused over its limit, connection closed: %w", syscall.ENOBUFS)
+
+// ErrInputOverflow is the error Recv returns, after the frames it had
+// queued, when a pull link was closed because its application stopped
+// receiving while netpoll's reads of the socket could not be switched off
+// (see the package documentation, "Pull links"): the link queues HighWater
+// bytes of frames for Recv, then holds the input netpoll keeps reading up
+// to the larger of 32 MiB and the input limit of a paused served
+// connection, and closes past it. errors.Is(err, syscall.ENOBUFS) holds as
+// well.
+var ErrInputOverflow = fmt.Errorf("framelink/netpoll: link not receiving: input held over its limit, connection closed: %w", syscall.ENOBUFS)

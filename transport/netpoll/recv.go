@@ -4,7 +4,10 @@ package netpoll
 
 import (
 	"context"
-	"encoding/binary"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/cloudwego/netpoll"
 	"github.com/framelink/framelink"
@@ -12,91 +15,108 @@ import (
 	"github.com/framelink/framelink/pool"
 )
 
-// rx is the receiving half of a pull link. netpoll's poller reads the
-// socket into the connection's input buffer in the background; Recv takes
-// whole frames out of it with the blocking Reader (Peek the header, check
-// the limit, Next the frame) and copies each payload into a pool buffer
-// that the Frame owns, so the input buffer is released at once.
+// rx is the receiving half of a pull link.
 //
-// netpoll's blocking reads cannot be interrupted except by data, a read
-// timeout or Close. A Recv whose context cannot end blocks in the Reader
-// directly. A Recv whose context can end and has to wait hands the read
-// to a waiter goroutine and selects on it and ctx; if ctx ends first the
-// waiter stays outstanding and the next Recv takes its result, so no frame
-// is lost (r[link.rx.recv]). Close wakes the waiter.
+// netpoll's poller reads the socket into the connection's input buffer
+// whatever the application does: it has no API to stop reading one
+// socket. So the link does not leave the input to pile up behind a Recv
+// that may never come. Its OnRequest, which netpoll runs on a worker
+// goroutine whenever input arrives, takes every whole frame out of the
+// input buffer (checking the limit on the header, copying the payload into
+// a pool buffer that the Frame owns, releasing the input at once) and
+// queues it for Recv. The queue is bounded in bytes (r[link.rx.recv] with
+// the memory bound of r[link.tx.backpressure] applied to the receive
+// side):
+//
+//   - while less than HighWater bytes of payload are queued, OnRequest
+//     decodes as fast as netpoll reads; a Recv never waits for a frame
+//     that has arrived;
+//   - from HighWater on, OnRequest stops decoding until Recv has taken
+//     the queue under LowWater, and switches netpoll's reads of the socket
+//     off meanwhile (readSwitch): the peer's bytes wait in the kernel and
+//     the TCP window stops the peer, as on the other engines;
+//   - where reads cannot be switched off (not Linux, another netpoll
+//     version, after Tx.Close), netpoll keeps reading and the link holds that input up
+//     to recvInputLimit (at least 32 MiB); past it the application is
+//     deemed not receiving: the connection is closed, and Recv returns the
+//     frames queued, then ErrInputOverflow.
+//
+// Recv waits on the queue only, so a context can end a Recv at any time
+// without losing a frame that is half read: OnRequest keeps assembling it.
+// Close wakes a waiting Recv.
 type rx struct {
-	l      *link
-	r      netpoll.Reader
-	err    error // sticky (r[link.rx.eof], r[link.rx.error])
-	wait   chan result
-	outstd bool // a waiter owns the Reader and will send on wait
-}
+	l *link
 
-type result struct {
-	f   framelink.Frame
-	err error
+	// Shared between OnRequest (producer) and Recv (consumer).
+	mu     sync.Mutex
+	q      []framelink.Frame // frames from head on are queued
+	head   int
+	end    error         // set once after the last frame queued
+	ready  chan struct{} // capacity 1: a frame or end was queued
+	queued atomic.Int64  // payload bytes queued
+
+	paused  atomic.Bool   // OnRequest waits for Recv to take the queue under LowWater
+	drained chan struct{} // capacity 1: Recv took the queue under LowWater while paused
+
+	// OnRequest only (netpoll runs one at a time per connection).
+	rd      netpoll.Reader
+	timer   *time.Timer // pause's clock
+	eof     bool        // the peer has gone: decode the rest regardless of the bound
+	stopped bool        // end was set: discard whatever input remains
+
+	// Recv only.
+	err error // sticky (r[link.rx.eof], r[link.rx.error])
+
+	done chan struct{} // closed by the close callback: OnRequest is over
 }
 
 func (r *rx) init(l *link) {
 	r.l = l
-	r.r = l.conn.Reader()
-	r.wait = make(chan result, 1)
+	r.rd = l.conn.Reader()
+	r.ready = make(chan struct{}, 1)
+	r.drained = make(chan struct{}, 1)
+	r.done = make(chan struct{})
 }
 
-// Recv implements framelink.Rx. r[impl link.rx.recv]
+// Recv implements framelink.Rx: it returns the next queued frame, or
+// waits for one, for the end of the stream, for ctx or for Close. One
+// goroutine at a time. r[impl link.rx.recv]
 func (r *rx) Recv(ctx context.Context) (framelink.Frame, error) {
-	if r.outstd {
+	for {
+		if r.err != nil {
+			return framelink.Frame{}, r.dead(r.err)
+		}
+		if r.l.closed.Load() {
+			return framelink.Frame{}, r.dead(framelink.ErrClosed)
+		}
+		r.mu.Lock()
+		if r.head < len(r.q) {
+			f := r.q[r.head]
+			r.q[r.head] = framelink.Frame{}
+			r.head++
+			if r.head == len(r.q) {
+				r.q, r.head = r.q[:0], 0
+			}
+			r.mu.Unlock()
+			if q := r.queued.Add(-int64(f.Len())); q <= int64(r.l.low) && r.paused.Load() {
+				select {
+				case r.drained <- struct{}{}:
+				default:
+				}
+			}
+			return f, nil
+		}
+		end := r.end
+		r.mu.Unlock()
+		if end != nil {
+			return framelink.Frame{}, r.dead(end)
+		}
 		select {
-		case res := <-r.wait:
-			r.outstd = false
-			return r.done(res.f, res.err)
+		case <-r.ready:
 		case <-ctx.Done():
 			return framelink.Frame{}, ctx.Err()
 		}
 	}
-	if r.err != nil {
-		return framelink.Frame{}, r.err
-	}
-	if r.l.closed.Load() {
-		return framelink.Frame{}, r.dead(framelink.ErrClosed)
-	}
-	if ctx.Done() == nil || r.buffered() {
-		return r.done(r.read())
-	}
-	if err := ctx.Err(); err != nil {
-		return framelink.Frame{}, err
-	}
-	// Add under fdMu, which Close holds to set closed: no Add can follow
-	// Close's helpers.Wait.
-	r.l.fdMu.Lock()
-	if r.l.closed.Load() {
-		r.l.fdMu.Unlock()
-		return framelink.Frame{}, r.dead(framelink.ErrClosed)
-	}
-	r.outstd = true
-	r.l.helpers.Add(1)
-	r.l.fdMu.Unlock()
-	go r.waiter()
-	select {
-	case res := <-r.wait:
-		r.outstd = false
-		return r.done(res.f, res.err)
-	case <-ctx.Done():
-		return framelink.Frame{}, ctx.Err()
-	}
-}
-
-func (r *rx) waiter() {
-	defer r.l.helpers.Done()
-	f, err := r.read()
-	r.wait <- result{f, err}
-}
-
-func (r *rx) done(f framelink.Frame, err error) (framelink.Frame, error) {
-	if err != nil {
-		return framelink.Frame{}, r.dead(err)
-	}
-	return f, nil
 }
 
 // dead makes err sticky. r[impl link.rx.eof] r[impl link.rx.error] After a local Close every Recv returns ErrClosed.
@@ -110,53 +130,202 @@ func (r *rx) dead(err error) error {
 	return r.err
 }
 
-// buffered reports whether a whole frame (or an oversize header) is in
-// the input buffer, so read will not block.
-func (r *rx) buffered() bool {
-	n := r.r.Len()
-	if n < codec.HeaderSize {
-		return false
-	}
-	hdr, err := r.r.Peek(codec.HeaderSize)
-	if err != nil {
-		return false
-	}
-	size := binary.LittleEndian.Uint32(hdr)
-	return size > r.l.max || n >= codec.HeaderSize+int(size)
+// push queues f for Recv (OnRequest).
+func (r *rx) push(f framelink.Frame) {
+	r.queued.Add(int64(f.Len()))
+	r.mu.Lock()
+	r.q = append(r.q, f)
+	r.mu.Unlock()
+	r.wake()
 }
 
-// read takes the next frame, blocking until it is whole. Only one
-// goroutine (Recv or its waiter) calls it at a time.
+// finish records why no frame will follow those queued; the first reason
+// stays. Any goroutine.
+func (r *rx) finish(err error) {
+	r.mu.Lock()
+	if r.end == nil {
+		r.end = err
+	}
+	r.mu.Unlock()
+	r.wake()
+}
+
+func (r *rx) wake() {
+	select {
+	case r.ready <- struct{}{}:
+	default:
+	}
+}
+
+// drop releases the frames nobody will Recv (Close, after OnRequest ended).
+func (r *rx) drop() {
+	r.mu.Lock()
+	for i := r.head; i < len(r.q); i++ {
+		r.q[i].Release()
+		r.q[i] = framelink.Frame{}
+	}
+	r.q, r.head = nil, 0
+	r.mu.Unlock()
+	r.queued.Store(0)
+}
+
+// onRequest is the link's netpoll OnRequest. It must consume the input or
+// close the connection: netpoll calls it again at once while input is
+// buffered. It returns when the input buffer is empty, blocking in the
+// Reader while part of a frame is buffered (no read timeout on pull links:
+// netpoll's poller, a Close or the peer's end wakes it).
 // r[impl wire.max] r[impl wire.eof] r[impl wire.truncated]
-func (r *rx) read() (framelink.Frame, error) {
-	hdr, err := r.r.Peek(codec.HeaderSize)
-	if err != nil {
-		return framelink.Frame{}, r.readErr(err)
+func (r *rx) onRequest(context.Context, netpoll.Connection) error {
+	rd := r.rd
+	hw := int64(r.l.high)
+	for {
+		if r.stopped || r.l.closed.Load() {
+			_ = rd.Skip(rd.Len())
+			break
+		}
+		n := rd.Len()
+		if n == 0 {
+			break
+		}
+		if !r.eof && r.queued.Load() >= hw {
+			r.pause()
+			continue
+		}
+		if n < codec.HeaderSize {
+			_ = rd.Release()
+		}
+		hdr, err := rd.Peek(codec.HeaderSize)
+		if err != nil {
+			r.stop(r.readErr(err))
+			continue
+		}
+		// The limit is checked on the header alone: nothing of an
+		// oversize frame is awaited or copied.
+		_, advance, need, err := codec.Split(hdr, r.l.max)
+		if err != nil {
+			r.l.counters.Oversize.Add(1)
+			r.stop(err)
+			r.l.abort()
+			continue
+		}
+		total := advance + need // Split returns one of them
+		if n < total && rd.Len() < total {
+			_ = rd.Release() // what was taken so far, before blocking
+		}
+		b, err := rd.Next(total)
+		if err != nil {
+			r.stop(r.readErr(err))
+			continue
+		}
+		size := total - codec.HeaderSize
+		buf := pool.Get(size)
+		copy(buf, b[codec.HeaderSize:])
+		r.l.counters.In(size)
+		r.push(framelink.NewFrame(buf, poolRelease{}))
 	}
-	// The limit is checked on the header alone: nothing of an oversize
-	// frame is awaited or copied.
-	_, advance, need, err := codec.Split(hdr, r.l.max)
-	if err != nil {
-		r.l.counters.Oversize.Add(1)
-		r.l.abort()
-		return framelink.Frame{}, err
-	}
-	total := advance + need // Split returns one of them
-	b, err := r.r.Next(total)
-	if err != nil {
-		return framelink.Frame{}, r.readErr(err)
-	}
-	n := total - codec.HeaderSize
-	buf := pool.Get(n)
-	copy(buf, b[codec.HeaderSize:])
-	_ = r.r.Release()
-	r.l.counters.In(n)
-	return framelink.NewFrame(buf, poolRelease{}), nil
+	_ = rd.Release()
+	return nil
+}
+
+// stop ends decoding with err (OnRequest).
+func (r *rx) stop(err error) {
+	r.finish(err)
+	r.stopped = true
 }
 
 func (r *rx) readErr(err error) error {
 	if r.l.closed.Load() {
 		return framelink.ErrClosed
 	}
-	return readErr(err, r.r.Len() > 0)
+	return readErr(err, r.rd.Len() > 0)
+}
+
+// pause waits, on OnRequest's goroutine, until Recv has taken the queue
+// under LowWater (Recv wakes it), or the connection ended (the peer went:
+// decoding resumes regardless, as the input can no longer grow; or the
+// link was closed). Meanwhile netpoll's reads of the socket are switched
+// off where that is possible (readSwitch), so the peer's bytes wait in the
+// kernel and the TCP window stops the peer. Where it is not (or no longer:
+// Tx.Close switches them on for good), netpoll keeps reading into its
+// buffer, and once the input held reaches recvInputLimit the application
+// is deemed not receiving: the link is closed with ErrInputOverflow after
+// the frames queued. Nothing tells OnRequest that netpoll read more, so
+// the input is looked at on a timer that starts short and backs off
+// (pausePollMin to pausePollMax). netpoll's own read timeout cannot be the
+// clock: on a connection made from a descriptor it has no remote address,
+// and timing out dereferences it.
+func (r *rx) pause() {
+	rd := r.rd
+	_ = rd.Release()
+	limit := recvInputLimit(r.l.o)
+	low := int64(r.l.low)
+	d := pausePollMin
+	if r.l.rs != nil {
+		r.l.setReadsOff(true)
+		defer r.l.setReadsOff(false)
+	}
+	r.paused.Store(true)
+	defer r.paused.Store(false)
+	for r.queued.Load() > low {
+		select {
+		case <-r.l.hup:
+			// netpoll's poller has read what the kernel held (or the
+			// link was closed): the input can no longer grow.
+			if !r.l.closed.Load() {
+				r.eof = true
+			}
+			return
+		default:
+		}
+		if r.l.rs != nil && r.l.rs.isOff() {
+			// The kernel holds the input: what netpoll holds cannot grow
+			// (until Tx.Close switches reads on; the clock looks again).
+			d = pausePollMax
+		} else if rd.Len() >= limit {
+			r.stop(ErrInputOverflow)
+			r.l.abort()
+			return
+		}
+		if r.timer == nil {
+			r.timer = time.NewTimer(d)
+		} else {
+			r.timer.Reset(d)
+		}
+		select {
+		case <-r.drained:
+		case <-r.timer.C:
+			d = min(2*d, pausePollMax)
+			continue
+		case <-r.l.hup:
+			r.timer.Stop()
+			if !r.l.closed.Load() {
+				r.eof = true
+			}
+			return
+		}
+		r.timer.Stop()
+	}
+}
+
+// recvInputLimit is the most input a pull link holds while Recv's queue is
+// full and netpoll's reads are not switched off (no readSwitch, or after
+// Tx.Close, see readSwitch.keepOn): the input limit of a paused served connection,
+// and at least 32 MiB, the largest receive buffer Linux grows a socket to
+// by default, which is what a link that can stop reading lets the kernel
+// hold for it.
+func recvInputLimit(o framelink.Options) int {
+	return max(inputLimit(o), 32<<20)
+}
+
+// closed runs in the connection's close callback, after the last
+// OnRequest returned: a stream that ended between frames ends with io.EOF
+// (after a partial frame OnRequest has already recorded
+// io.ErrUnexpectedEOF).
+func (r *rx) closed() {
+	if r.l.closed.Load() {
+		r.finish(framelink.ErrClosed)
+	} else {
+		r.finish(io.EOF)
+	}
+	close(r.done)
 }
