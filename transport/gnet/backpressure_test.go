@@ -145,7 +145,7 @@ func TestServeNonReadingPeerOverflow(t *testing.T) {
 	if q, bound := sc.maxQueued.Load(), int64(bpHigh+4+bpFrame); q > bound {
 		t.Errorf("output held reached %d bytes, above high water + one frame (%d)", q, bound)
 	}
-	if in, bound := sc.maxHeld.Load(), int64(bpHigh+inputSlack+(64<<10)); in > bound {
+	if in, bound := sc.maxHeld.Load(), int64(bpHigh+inputSlack+readBufferCap); in > bound {
 		t.Errorf("input held reached %d bytes, above %d", in, bound)
 	}
 	t.Logf("fallback: output held max %d B, input held max %d B before ErrOverflow", sc.maxQueued.Load(), sc.maxHeld.Load())

@@ -20,9 +20,10 @@
 // contiguous in gnet's memory is handed to OnFrame as a view (Peek) and
 // Discarded after the callback returns; it is never retained, because gnet
 // reuses that memory (its per-loop read buffer, its ring) for the next
-// read. A frame larger than gnet's 64 KiB read buffer is assembled in a
-// pool buffer of its own size as it arrives, so gnet's ring does not grow
-// to twice it. A header above MaxFrame closes the connection at once with
+// read. A frame larger than 64 KiB (gnet's default read buffer; server
+// engines read up to 128 KiB at a time) that one read did not complete is
+// assembled in a pool buffer of its own size as it arrives, so gnet's
+// ring does not grow to twice it. A header above MaxFrame closes the connection at once with
 // ErrFrameTooLarge; the declared size is never buffered. Pull links copy
 // each frame into a pool buffer that the Frame owns until Release.
 //
@@ -74,16 +75,17 @@
 // read-only; if that ever fails, see the fallback below), and the kernel's
 // TCP window pushes back on the peer. gnet turns read events back on
 // whenever its outbound buffer changes between empty and not empty; the
-// engine re-applies the pause on the next look, so at most one read (64
-// KiB) slips in each time.
+// engine re-applies the pause on the next look, so at most one read (128
+// KiB on a server engine, 64 KiB on Dial's) slips in each time.
 //
 // The fallback, used on other platforms, with the poll_opt build tag, or
 // if the descriptor cannot be found: the paused connection is not decoded
 // (no OnFrame, so no more replies), gnet keeps buffering its input, and
-// once that held input passes HighWater plus 128 KiB the connection is
-// closed with ErrOverflow (matching syscall.ENOBUFS). Either way a
-// connection holds at most HighWater plus one frame of output and
-// HighWater plus 128 KiB of held input.
+// once that held input passes HighWater plus 256 KiB (two reads) the
+// connection is closed with ErrOverflow (matching syscall.ENOBUFS).
+// Either way a connection holds at most HighWater plus one frame of
+// output and HighWater plus 256 KiB of held input (plus the one read that
+// crosses the limit, in the fallback).
 //
 // # Other gnet limits
 //

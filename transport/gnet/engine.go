@@ -69,15 +69,26 @@ func minPositive(a, b time.Duration) time.Duration {
 // clock is the engine's monotonic clock in nanoseconds (never 0).
 func (e *engine) clock() int64 { return int64(time.Since(e.t0)) + 1 }
 
+// readBufferCap is the read buffer of server engines' loops (gnet's
+// default is 64 KiB): one buffer per event loop, not per connection. A
+// peer with more than 64 KiB in flight (16 frames of 4 KiB) is then read,
+// decoded and answered in one read and one write per window instead of
+// about 1.6 of each: measured with perf stat on the bench server at
+// 64c×4KiB×16, 0.150 syscalls per frame instead of 0.237 (bare gnet
+// echo, default buffer: 0.229).
+const readBufferCap = 128 << 10
+
 // gnetOptions are the options of server engines: one loop per CPU if
 // Multicore, gnet's ticker for timeouts and drain checks, TCP_NODELAY
-// (gnet's default), SO_REUSEADDR like Go's net.Listen, a quiet logger.
+// (gnet's default), SO_REUSEADDR like Go's net.Listen, a read buffer of
+// readBufferCap per loop, a quiet logger.
 func (e *engine) gnetOptions() []gn.Option {
 	return []gn.Option{
 		gn.WithMulticore(e.opts.Multicore),
 		gn.WithTicker(true),
 		gn.WithTCPNoDelay(gn.TCPNoDelay),
 		gn.WithReuseAddr(true),
+		gn.WithReadBufferCap(readBufferCap),
 		gn.WithLogger(quietLogger{}),
 	}
 }

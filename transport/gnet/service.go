@@ -17,14 +17,16 @@ import (
 // assembleMin is the smallest frame (header included) that is assembled
 // in a pool buffer of its own size as its bytes arrive, rather than left
 // in gnet's inbound ring until whole: that ring grows by doubling and
-// would hold up to twice a large frame. It is gnet's read buffer size, so
-// a frame that fits one read never takes this path.
+// would hold up to twice a large frame. It is gnet's default read buffer
+// size (the Dial engine's), so there a frame that fits one read never
+// takes this path.
 const assembleMin = 64 << 10
 
 // inputSlack is how much input beyond HighWater a paused connection may
 // hold before it is closed with ErrOverflow: the read that crossed the
-// mark plus one read gnet may make before the pause is re-applied.
-const inputSlack = 2 * (64 << 10)
+// mark plus one read gnet may make before the pause is re-applied (server
+// engines read up to readBufferCap at a time, Dial's 64 KiB).
+const inputSlack = 2 * readBufferCap
 
 // service is everything the loop does for c: account for drained output,
 // decode every whole frame available unless paused, write what was
