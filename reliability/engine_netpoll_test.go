@@ -19,12 +19,10 @@ func init() {
 			goleak.IgnoreAnyFunction("github.com/bytedance/gopkg/util/gopool.(*worker).run.func1"),
 			goleak.IgnoreAnyFunction("github.com/cloudwego/netpoll.(*defaultPoll).onhups.func1"),
 		},
-		// Served connections pause reading while their output is over
-		// HighWater, but netpoll's poller keeps reading into memory, so
-		// once HighWater+2*(MaxFrame+4) bytes of input are held the
-		// connection is closed with ErrOutputOverflow (r[serve.reply]):
-		// a peer that never reads ends up closed, not paused.
-		noPause: true,
+		// Served connections whose output is over HighWater pause with
+		// netpoll's reads of the socket switched off (transport/netpoll's
+		// readSwitch, Linux), so a peer that never reads is held off by
+		// the TCP window, as on the other engines.
 		// Shutdown half-closes once the output is flushed and closes once
 		// the peer has acknowledged it all (transport/netpoll server.linger).
 		shutdownKeepsEchoes: true,

@@ -7,12 +7,14 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/cloudwego/netpoll"
 	"github.com/framelink/framelink"
 )
 
@@ -134,11 +136,23 @@ func TestServePipelinedSlowReader(t *testing.T) {
 // A peer that sends requests and never reads the replies: the connection
 // pauses once the output passes the high-water mark, the queued output
 // never exceeds the mark plus one reply, other connections keep being
-// served meanwhile, and once the input held while paused passes its limit
-// the connection is closed with ErrOutputOverflow (matching
-// syscall.ENOBUFS) instead of memory growing with the peer's requests.
+// served meanwhile, and the peer is held off: netpoll's reads of the
+// socket are switched off, so its requests wait in the kernel and the TCP
+// window stops it, instead of memory growing with its requests.
 // r[verify serve.reply] r[verify link.tx.backpressure]
-func TestServeNonReadingPeer(t *testing.T) {
+func TestServeNonReadingPeer(t *testing.T) { nonReadingPeer(t, true) }
+
+// The same where reads cannot be switched off (another OS or netpoll
+// version): netpoll keeps reading into memory while the connection is
+// paused, and once the input held passes its limit the connection is
+// closed with ErrOutputOverflow (matching syscall.ENOBUFS).
+// r[verify serve.reply] r[verify link.tx.backpressure]
+func TestServeNonReadingPeerNoReadSwitch(t *testing.T) { nonReadingPeer(t, false) }
+
+func nonReadingPeer(t *testing.T, switchReads bool) {
+	if switchReads && runtime.GOOS != "linux" {
+		t.Skip("netpoll's reads are switched off on Linux only")
+	}
 	const (
 		high     = 256 << 10
 		reply    = 64 << 10
@@ -164,6 +178,7 @@ func TestServeNonReadingPeer(t *testing.T) {
 	})
 	o := framelink.Options{HighWater: high, LowWater: high / 4, MaxFrame: maxFrame}
 	s := serve(t, "tcp", rec, o)
+	s.(*server).noReadSwitch.Store(!switchReads)
 	paused := make(chan struct{})
 	var once sync.Once
 	var maxHeld maxInt64
@@ -175,7 +190,7 @@ func TestServeNonReadingPeer(t *testing.T) {
 	})
 	c := dialRaw(t, s)
 	smallRcvBuf(t, c)
-	<-rec.opened
+	sc := (<-rec.opened).(*sconn)
 
 	// 256 requests ask for 16 MiB of replies: more than the kernel holds,
 	// so the connection pauses, with little input held.
@@ -199,29 +214,56 @@ func TestServeNonReadingPeer(t *testing.T) {
 	}
 	noClose(t, rec)
 
-	// The peer keeps sending without reading: closed once the input held
-	// passes its limit. Bounded: the limit is well under 64 MiB.
-	var werr error
-	for sent := 0; sent < 64<<20 && werr == nil; sent += len(batch) {
-		_, werr = c.Write(batch)
-	}
-	ev := rec.waitClose(t)
-	if !errors.Is(ev.err, ErrOutputOverflow) || !errors.Is(ev.err, syscall.ENOBUFS) {
-		t.Fatalf("OnClose(%v), want ErrOutputOverflow matching ENOBUFS (write error %v)", ev.err, werr)
-	}
-	if werr == nil {
-		t.Fatal("the peer sent 64 MiB without its connection being closed")
+	on, _ := o.Normalize()
+	limit := int64(inputLimit(on))
+	if switchReads {
+		// The peer keeps sending without reading: held off. Its
+		// requests pile up in the server's kernel, not in netpoll.
+		wdone := make(chan error, 1)
+		go func() {
+			var werr error
+			for sent := 0; sent < 64<<20 && werr == nil; sent += len(batch) {
+				_, werr = c.Write(batch)
+			}
+			wdone <- werr
+		}()
+		fd := sc.conn.(netpoll.Conn).Fd()
+		waitCond(t, "reads switched off with 64 KiB of requests waiting in the kernel", func() bool {
+			sc.fdMu.Lock()
+			defer sc.fdMu.Unlock()
+			return sc.paused.Load() && sc.rs != nil && sc.rs.isOff() && unread(fd) >= 64<<10
+		})
+		if h := int64(sc.conn.Reader().Len()); h > limit+netpollMaxRead {
+			t.Fatalf("paused holding %d bytes of input, over the limit %d plus one netpoll read", h, limit)
+		}
+		noClose(t, rec)
+		_ = c.(*net.TCPConn).SetLinger(0)
+		_ = c.Close()
+		<-wdone
+		rec.waitClose(t)
+	} else {
+		// The peer keeps sending without reading: closed once the input
+		// held passes its limit. Bounded: the limit is well under 64 MiB.
+		var werr error
+		for sent := 0; sent < 64<<20 && werr == nil; sent += len(batch) {
+			_, werr = c.Write(batch)
+		}
+		ev := rec.waitClose(t)
+		if !errors.Is(ev.err, ErrOutputOverflow) || !errors.Is(ev.err, syscall.ENOBUFS) {
+			t.Fatalf("OnClose(%v), want ErrOutputOverflow matching ENOBUFS (write error %v)", ev.err, werr)
+		}
+		if werr == nil {
+			t.Fatal("the peer sent 64 MiB without its connection being closed")
+		}
+		if h := maxHeld.v.Load(); h < limit || h > limit+netpollMaxRead {
+			t.Fatalf("closed holding %d bytes of input, want the limit %d plus at most one netpoll read (%d)", h, limit, netpollMaxRead)
+		}
 	}
 	if q := maxQ.v.Load(); q > high+reply+4 {
 		t.Fatalf("up to %d bytes queued, want at most the high-water mark %d plus one reply", q, high)
 	}
 	if q := maxQ.v.Load(); q <= high {
 		t.Fatalf("at most %d bytes queued: the high-water mark %d was never passed, so the test proves nothing", q, high)
-	}
-	on, _ := o.Normalize()
-	limit := int64(inputLimit(on))
-	if h := maxHeld.v.Load(); h < limit || h > limit+netpollMaxRead {
-		t.Fatalf("closed holding %d bytes of input, want the limit %d plus at most one netpoll read (%d)", h, limit, netpollMaxRead)
 	}
 
 	// The other connection was not affected.

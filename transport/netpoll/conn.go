@@ -54,6 +54,10 @@ type sconn struct {
 	fdMu   sync.Mutex
 	fdGone bool // onClosed ran: the descriptor is netpoll's to close
 
+	// OnRequest only (the pause): see readSwitch.
+	rs      *readSwitch
+	rsTried bool
+
 	ctxMu sync.Mutex
 	user  any
 }
@@ -64,6 +68,10 @@ func newSconn(s *server, c netpoll.Connection) *sconn {
 	sc.nctx = connCtx{Context: context.Background(), c: sc}
 	sc.budget = sendq.NewBudget(o.HighWater, o.LowWater)
 	sc.out.init(sc, true, c, sc.budget, &sc.counters, outputLimit(o))
+	// A full socket is waited for on Go's runtime poller, not with
+	// netpoll's Flush, which would switch the reads of a paused
+	// connection back on.
+	sc.out.ownWait = true
 	sc.out.batchBudget(o.LowWater)
 	return sc
 }

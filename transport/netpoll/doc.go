@@ -57,40 +57,42 @@
 // high-water mark, until it falls under the low-water mark
 // (r[link.tx.backpressure]).
 //
-// Served connections (r[serve.reply]): netpoll cannot stop reading a
-// connection. Its poller reads every readable socket into the
-// connection's input buffer (there is no API to pause it), and an
-// OnRequest that leaves input unread is called again at once. But
-// OnRequest runs on a worker goroutine of netpoll's pool, not on the
-// poller, so it can wait. When the output is over the high-water mark
-// before a frame is delivered, OnRequest pauses: it flushes the replies
-// so far and waits, delivering nothing, until the output is under the
-// low-water mark, then goes on. This parks one worker goroutine per
+// Served connections (r[serve.reply]): netpoll has no API to stop reading
+// a connection. Its poller reads every readable socket into the
+// connection's input buffer, and an OnRequest that leaves input unread is
+// called again at once. But OnRequest runs on a worker goroutine of
+// netpoll's pool, not on the poller, so it can wait. When the output is
+// over the high-water mark before a frame is delivered, OnRequest pauses:
+// it flushes the replies so far, switches netpoll's reads of the socket
+// off (on Linux: the descriptor is re-registered with netpoll's epoll
+// instance without EPOLLIN, keeping netpoll's own epoll data, found by
+// reflection for the netpoll version this was verified against, v0.7.2;
+// readswitch_linux.go), and waits, delivering nothing, until the output is
+// under the low-water mark; then it switches reads back on and goes on.
+// Meanwhile the peer's bytes wait in the kernel and the TCP window stops
+// the peer, as on the other engines. This parks one worker goroutine per
 // paused connection only (an idle connection still has none); other
-// connections are served by other workers meanwhile.
+// connections are served by other workers meanwhile. A served
+// connection's full socket is waited for on Go's runtime poller through a
+// duplicate descriptor (netpoll's Flush would switch reads back on), so
+// the paused connection costs one more descriptor while its socket is
+// full.
 //
 // netpoll's blocking read can only be woken by input, a close or its read
-// timeout, so the paused worker waits in the Reader until the input held
-// reaches its limit, with the read timeout as the clock on which it
-// checks the output: every 0.5 ms at first, doubling to every 50 ms while
-// the peer does not read. While paused, FrameTimeout and IdleTimeout do
-// not run (the pause comes between frames, and the idle clock restarts
-// when it ends); Close and Shutdown end a pause.
+// timeout, so the paused worker waits in the Reader, with the read timeout
+// as the clock on which it checks the output: every 0.5 ms at first,
+// doubling to every 50 ms while the peer does not read. While paused,
+// FrameTimeout and IdleTimeout do not run (the pause comes between frames,
+// and the idle clock restarts when it ends); Close and Shutdown end a
+// pause.
 //
-// The peer's input is held meanwhile, up to a limit: once the input held
-// by a paused connection reaches 8×HighWater, or HighWater +
-// 2×(MaxFrame+4) bytes if that is more (36 MiB with the defaults; about
-// what Linux lets the kernel buffer for a paused socket of another
-// engine), the connection is closed with ErrOutputOverflow (matching
-// syscall.ENOBUFS). So a client that pipelines requests and reads the
-// replies more slowly than it writes them is served in full as long as it
-// is less than that far ahead of its reads (besides what the kernel and
-// the output hold), and a peer that does not read at all is closed once
-// it sent that much. As netpoll reads at memory speed, a client that
-// writes a burst much larger than the limit gets that far ahead even if
-// it reads concurrently (measured on loopback with a Go client: a 64 MiB
-// burst is echoed in full, a 128 MiB one is closed); where other engines
-// would make its writes wait, this one has to close it.
+// Where reads cannot be switched off (another OS, another netpoll
+// version), netpoll keeps reading while paused and the input is held, up
+// to a limit: once the input held by a paused connection reaches
+// 8×HighWater, or HighWater + 2×(MaxFrame+4) bytes if that is more
+// (36 MiB with the defaults; about what Linux lets the kernel buffer for
+// a paused socket of another engine), the connection is closed with
+// ErrOutputOverflow (matching syscall.ENOBUFS).
 //
 // Replies sent from OnFrame queue at most HighWater plus the replies to
 // one frame (the next frame waits); a commit that finds more than
@@ -100,11 +102,11 @@
 //
 // So what a peer that does not read can make a connection hold is
 // bounded: output at most 2×HighWater + MaxFrame+4 plus one frame per
-// sending goroutine, input at most the input limit plus one netpoll read
-// (at most 8 MiB, in practice what the socket's receive buffer held);
-// with the defaults and one sender about 24 + 16 + 36 + 8 MiB. (When not
-// paused, input netpoll read ahead is held only until OnRequest, running
-// meanwhile, consumes it.)
+// sending goroutine; input what netpoll had read when the pause began (at
+// most one netpoll read, 8 MiB, past HighWater's worth of requests), or,
+// without the read switch, the input limit plus one netpoll read. (When
+// not paused, input netpoll read ahead is held only until OnRequest,
+// running meanwhile, consumes it.)
 //
 // The same poller behaviour would let a pull link buffer whatever its peer
 // sends while the application does not call Recv. A link bounds it: its

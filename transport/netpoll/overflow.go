@@ -7,17 +7,17 @@ import (
 
 // ErrOutputOverflow is the error a served connection is closed with when
 // its peer does not read its replies fast enough for the memory this
-// engine may hold for it (r[serve.reply]). netpoll cannot pause reading a
-// connection: its poller reads every readable socket into the
-// connection's input buffer. So while a connection's output is over the
-// high-water mark, OnRequest stops delivering frames and waits (on its
-// worker goroutine) for the output to drain under the low-water mark,
-// holding the input netpoll keeps reading. The connection is closed with
+// engine may hold for it (r[serve.reply]). While a connection's output is
+// over the high-water mark, OnRequest stops delivering frames and waits
+// (on its worker goroutine) for the output to drain under the low-water
+// mark, with netpoll's reads of the socket switched off where that is
+// possible (see the package documentation). The connection is closed with
 // this error when
 //
-//   - the input held while paused reaches 8×HighWater, or HighWater +
-//     2×(MaxFrame+4) bytes if that is more: the peer sent that much
-//     while not reading; or
+//   - reads could not be switched off (another OS or netpoll version) and
+//     the input held while paused reaches 8×HighWater, or HighWater +
+//     2×(MaxFrame+4) bytes if that is more: the peer sent that much while
+//     not reading; or
 //   - a frame is committed while more than 2×HighWater + MaxFrame+4
 //     bytes are queued (a handler that replies in bulk, or sends from
 //     other goroutines, to a peer that does not read); Slot.Commit and

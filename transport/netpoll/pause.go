@@ -60,6 +60,29 @@ func outputLimit(o framelink.Options) int {
 	return clampInt(2*int64(o.HighWater) + int64(o.MaxFrame) + codec.HeaderSize)
 }
 
+// readSwitch returns the connection's read switch, made the first time
+// it is needed (nil if reads cannot be switched off). OnRequest only.
+func (c *sconn) readSwitch() *readSwitch {
+	if !c.rsTried {
+		c.rsTried = true
+		if !c.srv.noReadSwitch.Load() {
+			c.fdMu.Lock()
+			if !c.fdGone {
+				c.rs = newReadSwitch(c.conn, func() bool { return c.fdGone })
+			}
+			c.fdMu.Unlock()
+		}
+	}
+	return c.rs
+}
+
+// setReadsOff switches netpoll's reads of the socket off or back on.
+func (c *sconn) setReadsOff(off bool) {
+	c.fdMu.Lock()
+	c.rs.setOff(off)
+	c.fdMu.Unlock()
+}
+
 func clampInt(v int64) int {
 	if v > math.MaxInt {
 		return math.MaxInt
@@ -71,10 +94,14 @@ func clampInt(v int64) int {
 // output is over the high-water mark (budget.Over, which stays set until
 // the output is under the low-water mark). It flushes the replies so far
 // and waits, on this worker goroutine, until the output is under the
-// low-water mark, holding what netpoll reads meanwhile. It reports whether
-// onRequest may deliver frames again; if not, the connection is closing:
+// low-water mark, with netpoll's reads of the socket switched off
+// (readSwitch), so the peer's bytes wait in the kernel and the TCP window
+// stops the peer. Where reads cannot be switched off, it holds what
+// netpoll reads meanwhile, up to inputLimit. It reports whether onRequest
+// may deliver frames again; if not, the connection is closing:
 //
-//   - the input held reached inputLimit: closed with ErrOutputOverflow;
+//   - reads could not be switched off and the input held reached
+//     inputLimit: closed with ErrOutputOverflow;
 //   - the peer went away (netpoll's EOF): closed with errPeerClosed, as the
 //     replies queued cannot be delivered;
 //   - the connection was closed meanwhile (Close, Shutdown, a failed
@@ -97,6 +124,13 @@ func (c *sconn) pause(r netpoll.Reader) bool {
 		(*hook)(true, r.Len())
 	}
 	limit := inputLimit(c.srv.o)
+	sw := c.readSwitch()
+	base := 0
+	if sw != nil {
+		c.setReadsOff(true)
+		defer c.setReadsOff(false)
+		base = r.Len()
+	}
 	d := pausePollMin
 	ok := true
 	for c.budget.Over() {
@@ -104,11 +138,29 @@ func (c *sconn) pause(r netpoll.Reader) bool {
 			ok = false
 			break
 		}
-		// Waits until limit bytes are buffered, the connection ends or d
-		// passes; Skip (unlike Peek) never copies, and the bytes it
-		// consumes are discarded anyway, as the connection then closes.
 		_ = c.conn.SetReadTimeout(d)
-		err := r.Skip(limit)
+		var err error
+		if sw != nil && sw.isOff() {
+			// netpoll does not read: the peer's bytes wait in the kernel.
+			// The Reader is only the clock (and wakes at a close); the
+			// input held cannot grow, however much it is.
+			_, err = r.Peek(r.Len() + 1)
+			if err == nil {
+				// A read the poller had begun before reads went off
+				// may still land; more means they are on after all:
+				// hold the input up to the limit then.
+				if r.Len() > base+netpollMaxRead {
+					sw = nil
+				}
+				continue
+			}
+		} else {
+			// netpoll keeps reading: wait until limit bytes are
+			// buffered, the connection ends or d passes; Skip (unlike
+			// Peek) never copies, and the bytes it consumes are
+			// discarded anyway, as the connection then closes.
+			err = r.Skip(limit)
+		}
 		if err == nil {
 			if hook != nil {
 				(*hook)(false, limit+r.Len())

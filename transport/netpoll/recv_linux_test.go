@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/cloudwego/netpoll"
-	"golang.org/x/sys/unix"
 )
 
 // A link whose application stops calling Recv holds the peer off: it
@@ -66,13 +65,4 @@ func TestRecvHoldsOffPeer(t *testing.T) {
 	if err := <-wdone; err != nil {
 		t.Fatalf("peer: %v", err)
 	}
-}
-
-// unread returns how many bytes the kernel holds unread on fd, or -1.
-func unread(fd int) int {
-	n, err := unix.IoctlGetInt(fd, unix.SIOCINQ)
-	if err != nil {
-		return -1
-	}
-	return n
 }

@@ -67,6 +67,9 @@ type server struct {
 	// pauseHook, if set (tests only), is called by OnRequest when a pause
 	// starts (paused) and when it ends, with the input held at that moment.
 	pauseHook atomic.Pointer[func(paused bool, held int)]
+	// noReadSwitch (tests only, set before the first connection): pause
+	// as where reads cannot be switched off.
+	noReadSwitch atomic.Bool
 
 	mu       sync.Mutex
 	idle     *sync.Cond // broadcast when conns shrinks
