@@ -28,7 +28,8 @@ import (
 // the memory bound of r[link.tx.backpressure] applied to the receive
 // side):
 //
-//   - while less than HighWater bytes of payload are queued, OnRequest
+//   - while less than HighWater bytes are queued (payload plus
+//     frameCost per frame, so empty frames count too), OnRequest
 //     decodes as fast as netpoll reads; a Recv never waits for a frame
 //     that has arrived;
 //   - from HighWater on, OnRequest stops decoding until Recv has taken
@@ -53,7 +54,7 @@ type rx struct {
 	head   int
 	end    error         // set once after the last frame queued
 	ready  chan struct{} // capacity 1: a frame or end was queued
-	queued atomic.Int64  // payload bytes queued
+	queued atomic.Int64  // bytes queued: payload plus frameCost per frame
 
 	paused  atomic.Bool   // OnRequest waits for Recv to take the queue under LowWater
 	drained chan struct{} // capacity 1: Recv took the queue under LowWater while paused
@@ -95,10 +96,15 @@ func (r *rx) Recv(ctx context.Context) (framelink.Frame, error) {
 			r.q[r.head] = framelink.Frame{}
 			r.head++
 			if r.head == len(r.q) {
+				// Drained: keep a small backing array, drop a burst's
+				// (an idle link holds no receive memory beyond it).
+				if cap(r.q) > 64 {
+					r.q = nil
+				}
 				r.q, r.head = r.q[:0], 0
 			}
 			r.mu.Unlock()
-			if q := r.queued.Add(-int64(f.Len())); q <= int64(r.l.low) && r.paused.Load() {
+			if q := r.queued.Add(-cost(f)); q <= int64(r.l.low) && r.paused.Load() {
 				select {
 				case r.drained <- struct{}{}:
 				default:
@@ -130,10 +136,24 @@ func (r *rx) dead(err error) error {
 	return r.err
 }
 
+// frameCost is what a queued frame counts for besides its payload: its
+// queue entry and pool buffer header, so that a stream of empty frames is
+// bounded too.
+const frameCost = 64
+
+func cost(f framelink.Frame) int64 { return int64(f.Len()) + frameCost }
+
 // push queues f for Recv (OnRequest).
 func (r *rx) push(f framelink.Frame) {
-	r.queued.Add(int64(f.Len()))
+	r.queued.Add(cost(f))
 	r.mu.Lock()
+	if r.head > 0 && len(r.q) == cap(r.q) && r.head >= len(r.q)/2 {
+		// Reuse the space Recv has taken rather than grow: a queue that
+		// never empties keeps a bounded backing array.
+		n := copy(r.q, r.q[r.head:])
+		clear(r.q[n:])
+		r.q, r.head = r.q[:n], 0
+	}
 	r.q = append(r.q, f)
 	r.mu.Unlock()
 	r.wake()
