@@ -1,9 +1,6 @@
 package netpoll
 
 import (
-	"bytes"
-	"errors"
-	"io"
 	"testing"
 
 	"github.com/cloudwego/netpoll"
@@ -49,19 +46,7 @@ func TestRecvHoldsOffPeer(t *testing.T) {
 		t.Errorf("netpoll holds %d bytes of input for a link not receiving, over the bound %d", held, bound)
 	}
 	t.Logf("paused: netpoll holds %d bytes, the kernel %d", held, unread(fd))
-	for i := range n {
-		f, err := l.Rx().Recv(testCtx(t))
-		if err != nil {
-			t.Fatalf("Recv %d: %v", i, err)
-		}
-		if !bytes.Equal(f.Bytes(), payload(size, byte(i))) {
-			t.Fatalf("frame %d differs", i)
-		}
-		f.Release()
-	}
-	if _, err := l.Rx().Recv(testCtx(t)); !errors.Is(err, io.EOF) {
-		t.Fatalf("Recv after the last frame = %v, want io.EOF", err)
-	}
+	recvSeq(t, l, n, size, nil)
 	if err := <-wdone; err != nil {
 		t.Fatalf("peer: %v", err)
 	}

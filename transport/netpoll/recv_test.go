@@ -145,6 +145,19 @@ func TestRecvResumesAfterPause(t *testing.T) {
 		}
 		_ = peer.(interface{ CloseWrite() error }).CloseWrite()
 	}()
+	recvSeq(t, l, n, size, func(i int) {
+		if i == 0 {
+			// Stop receiving until the peer has written everything: the
+			// queue fills and OnRequest pauses with input held.
+			waitQueueFull(t, l)
+		}
+	})
+}
+
+// recvSeq receives n frames of size bytes, payload(size, i) in order
+// (after each, after(i) if not nil), then io.EOF.
+func recvSeq(t *testing.T, l framelink.Link, n, size int, after func(i int)) {
+	t.Helper()
 	for i := range n {
 		f, err := l.Rx().Recv(testCtx(t))
 		if err != nil {
@@ -154,10 +167,8 @@ func TestRecvResumesAfterPause(t *testing.T) {
 			t.Fatalf("frame %d differs", i)
 		}
 		f.Release()
-		if i == 0 {
-			// Stop receiving until the peer has written everything: the
-			// queue fills and OnRequest pauses with input held.
-			waitQueueFull(t, l)
+		if after != nil {
+			after(i)
 		}
 	}
 	if _, err := l.Rx().Recv(testCtx(t)); !errors.Is(err, io.EOF) {
