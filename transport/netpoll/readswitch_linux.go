@@ -3,6 +3,7 @@
 package netpoll
 
 import (
+	"encoding/binary"
 	"reflect"
 	"runtime/debug"
 	"sync"
@@ -75,7 +76,9 @@ var netpollVersionOK = sync.OnceValue(func() bool {
 // (see link.fdMu), so a descriptor number reused by another connection is
 // never touched.
 func newReadSwitch(c netpoll.Connection, gone func() bool) (s *readSwitch) {
-	if !netpollVersionOK() {
+	// The epoll data is split into unix.EpollEvent's two 32-bit halves
+	// as a little-endian machine lays it out.
+	if !netpollVersionOK() || binary.NativeEndian.Uint16([]byte{1, 0}) != 1 {
 		return nil
 	}
 	defer func() {
