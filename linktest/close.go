@@ -189,27 +189,39 @@ func reserveUntilErr(ctx context.Context, l framelink.Link, g uint32) (uint32, e
 func (s *suite) expectPeerEnd(t *testing.T, ctx context.Context, b framelink.Link, max map[uint32]uint32) {
 	t.Helper()
 	next := map[uint32]uint32{}
+	recvToEnd(t, ctx, b, func(fg, fs uint32) {
+		if fs != next[fg] || fs >= max[fg] {
+			t.Fatalf("the peer of a closed link got frame (%d, %d), want (%d, %d) of %d", fg, fs, fg, next[fg], max[fg])
+		}
+		next[fg]++
+	})
+	for range 3 {
+		if f, err := b.Rx().Recv(ctx); err == nil {
+			t.Fatalf("Recv after the end returned a frame of %d bytes", f.Len())
+		}
+	}
+}
+
+// recvToEnd receives on b, the peer of a closed link, until Recv fails,
+// passing each frame's (g, seq) to each (if not nil). It fails t on a
+// corrupt frame, or when b's Recv got no error before ctx ended.
+func recvToEnd(t *testing.T, ctx context.Context, b framelink.Link, each func(g, seq uint32)) {
+	t.Helper()
 	for {
 		f, err := b.Rx().Recv(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				t.Fatalf("the peer of a closed link got no error: %v", err)
 			}
-			break
+			return
 		}
-		fg, fs, cerr := checkFrame(f.Bytes())
+		g, seq, cerr := checkFrame(f.Bytes())
 		f.Release()
 		if cerr != nil {
 			t.Fatalf("the peer of a closed link got a corrupt frame: %v", cerr)
 		}
-		if fs != next[fg] || fs >= max[fg] {
-			t.Fatalf("the peer of a closed link got frame (%d, %d), want (%d, %d) of %d", fg, fs, fg, next[fg], max[fg])
-		}
-		next[fg]++
-	}
-	for range 3 {
-		if f, err := b.Rx().Recv(ctx); err == nil {
-			t.Fatalf("Recv after the end returned a frame of %d bytes", f.Len())
+		if each != nil {
+			each(g, seq)
 		}
 	}
 }
@@ -289,18 +301,5 @@ func (s *suite) testCloseConcurrent(t *testing.T) {
 		wait(t, ctx, "a user of the link", c)
 	}
 	// b may get frames before its end; they must be whole.
-	for {
-		f, err := b.Rx().Recv(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				t.Fatalf("the peer of a closed link got no error: %v", err)
-			}
-			break
-		}
-		_, _, cerr := checkFrame(f.Bytes())
-		f.Release()
-		if cerr != nil {
-			t.Fatal(cerr)
-		}
-	}
+	recvToEnd(t, ctx, b, nil)
 }

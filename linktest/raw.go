@@ -69,6 +69,19 @@ func peerWrite(peer net.Conn, closeAfter bool, chunks ...[]byte) <-chan error {
 	})
 }
 
+// peerSends writes chunks from the peer (each with its own Write), then
+// closes it, and checks that l receives the frames want, in order, then
+// io.EOF eofs times.
+func peerSends(t *testing.T, ctx context.Context, l framelink.Link, peer net.Conn, want [][]byte, eofs int, chunks ...[]byte) {
+	t.Helper()
+	done := peerWrite(peer, true, chunks...)
+	for _, p := range want {
+		expectFrame(t, ctx, l, p)
+	}
+	expectEOF(t, ctx, l, eofs)
+	wait(t, ctx, "the peer writing", done)
+}
+
 // expectDead checks that Recv fails n times in a row and never returns a
 // frame (r[link.rx.error]).
 func expectDead(t *testing.T, ctx context.Context, l framelink.Link, n int) {
@@ -227,12 +240,8 @@ func (s *suite) testReadFrames(t *testing.T) {
 func (s *suite) testReadEmpty(t *testing.T) {
 	ctx := s.ctx(t)
 	l, peer := s.rawPair(t, framelink.Options{})
-	done := peerWrite(peer, true, encode(nil, nil, []byte("x"), nil), header(0))
-	for _, want := range []string{"", "", "x", "", ""} {
-		expectFrame(t, ctx, l, []byte(want))
-	}
-	expectEOF(t, ctx, l, 2)
-	wait(t, ctx, "the peer writing", done)
+	want := [][]byte{nil, nil, []byte("x"), nil, nil}
+	peerSends(t, ctx, l, peer, want, 2, encode(nil, nil, []byte("x"), nil), header(0))
 }
 
 // testReadByteAtATime: frames arriving one byte per write are decoded
@@ -250,12 +259,7 @@ func (s *suite) testReadByteAtATime(t *testing.T) {
 	for _, c := range encode(ps...) {
 		chunks = append(chunks, []byte{c})
 	}
-	done := peerWrite(peer, true, chunks...)
-	for _, p := range ps {
-		expectFrame(t, ctx, l, p)
-	}
-	expectEOF(t, ctx, l, 2)
-	wait(t, ctx, "the peer writing", done)
+	peerSends(t, ctx, l, peer, ps, 2, chunks...)
 }
 
 // testReadMany: 10,000 frames in one write are all received, in order.
@@ -269,12 +273,7 @@ func (s *suite) testReadMany(t *testing.T) {
 		p := binary.LittleEndian.AppendUint32(nil, uint32(seq))
 		ps = append(ps, append(p, pattern(seq%29, byte(seq))...))
 	}
-	done := peerWrite(peer, true, encode(ps...))
-	for _, p := range ps {
-		expectFrame(t, ctx, l, p)
-	}
-	expectEOF(t, ctx, l, 1)
-	wait(t, ctx, "the peer writing", done)
+	peerSends(t, ctx, l, peer, ps, 1, encode(ps...))
 }
 
 // testReadChunked: frames of every size, up to larger than any read
@@ -312,12 +311,7 @@ func (s *suite) testReadChunked(t *testing.T) {
 		chunks = append(chunks, wire[:n])
 		wire = wire[n:]
 	}
-	done := peerWrite(peer, true, chunks...)
-	for _, p := range ps {
-		expectFrame(t, ctx, l, p)
-	}
-	expectEOF(t, ctx, l, 1)
-	wait(t, ctx, "the peer writing", done)
+	peerSends(t, ctx, l, peer, ps, 1, chunks...)
 }
 
 // testReadCancelMidFrame: a Recv whose context ends while a frame is half
@@ -380,12 +374,7 @@ func (s *suite) testReadMaxFrame(t *testing.T) {
 	const max = 1024
 	l, peer := s.rawPair(t, framelink.Options{MaxFrame: max})
 	full := pattern(max, 1)
-	done := peerWrite(peer, true, encode(full, nil, full))
-	expectFrame(t, ctx, l, full)
-	expectFrame(t, ctx, l, nil)
-	expectFrame(t, ctx, l, full)
-	expectEOF(t, ctx, l, 1)
-	wait(t, ctx, "the peer writing", done)
+	peerSends(t, ctx, l, peer, [][]byte{full, nil, full}, 1, encode(full, nil, full))
 	if st := l.Stats(); st.Oversize != 0 || st.FramesIn != 3 || st.BytesIn != 2*max {
 		t.Errorf("Stats after 3 frames at the limit: %+v", st)
 	}
@@ -480,11 +469,8 @@ func (s *suite) testReadTruncatedPayload(t *testing.T) {
 func (s *suite) testReadEOF(t *testing.T) {
 	ctx := s.ctx(t)
 	l, peer := s.rawPair(t, framelink.Options{})
-	done := peerWrite(peer, true, encode([]byte("one"), pattern(100000, 2)))
-	expectFrame(t, ctx, l, []byte("one"))
-	expectFrame(t, ctx, l, pattern(100000, 2))
-	expectEOF(t, ctx, l, 3)
-	wait(t, ctx, "the peer writing", done)
+	ps := [][]byte{[]byte("one"), pattern(100000, 2)}
+	peerSends(t, ctx, l, peer, ps, 3, encode(ps...))
 }
 
 // testReadEOFAtStart: a stream closed before any byte is io.EOF.
