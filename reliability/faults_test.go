@@ -216,19 +216,13 @@ func TestFaultHalfClose(t *testing.T) {
 				}
 				werr <- err
 			}()
-			var got int
-			var end error
-			for {
-				p, err := readFrame(c)
-				if err != nil {
-					end = err
-					break
+			echoes, end := readFrames(c)
+			for i, p := range echoes {
+				if i >= len(frames) || !bytes.Equal(p, frames[i]) {
+					t.Fatalf("echo %d is wrong (%d bytes)", i, len(p))
 				}
-				if got >= len(frames) || !bytes.Equal(p, frames[got]) {
-					t.Fatalf("echo %d is wrong (%d bytes)", got, len(p))
-				}
-				got++
 			}
+			got := len(echoes)
 			if err := <-werr; err != nil {
 				t.Fatalf("raw writer: %v", err)
 			}

@@ -288,16 +288,7 @@ func TestHostileGarbage(t *testing.T) {
 					c.Write(input)
 					c.CloseWrite()
 				}()
-				var got [][]byte
-				var end error
-				for {
-					p, err := readFrame(c)
-					if err != nil {
-						end = err
-						break
-					}
-					got = append(got, p)
-				}
+				got, end := readFrames(c)
 				srv.waitClosed(t, 1)
 				sc := srv.snapshot()[0]
 				switch {

@@ -51,6 +51,19 @@ func readFrame(r io.Reader) ([]byte, error) {
 	return p, nil
 }
 
+// readFrames reads frames from r until a read fails, and returns them and
+// that error.
+func readFrames(r io.Reader) ([][]byte, error) {
+	var got [][]byte
+	for {
+		p, err := readFrame(r)
+		if err != nil {
+			return got, err
+		}
+		got = append(got, p)
+	}
+}
+
 // expectFrames reads len(want) frames from c and compares them.
 func expectFrames(t *testing.T, c net.Conn, want ...[]byte) {
 	t.Helper()

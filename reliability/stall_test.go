@@ -128,6 +128,17 @@ func TestStalledPeer(t *testing.T) {
 	})
 }
 
+// stallBatch is what a stalling raw peer writes per Write call: the wire
+// bytes of 16 zeroed frames of stallFrame bytes.
+func stallBatch() []byte {
+	frame := encode(make([]byte, stallFrame))
+	batch := make([]byte, 0, 16*len(frame))
+	for range 16 {
+		batch = append(batch, frame...)
+	}
+	return batch
+}
+
 // stalledReceiver: a raw peer writes frames as fast as it can to a
 // dialed link whose application never calls Recv. The link must stop
 // reading the socket (the kernel's window then stops the peer) instead
@@ -138,11 +149,7 @@ func stalledReceiver(t *testing.T, e *engine) {
 	peer := acceptRaw(t, ln)
 	peer.SetDeadline(time.Time{})
 	heap0 := liveHeap()
-	frame := encode(make([]byte, stallFrame))
-	batch := make([]byte, 0, 16*len(frame))
-	for range 16 {
-		batch = append(batch, frame...)
-	}
+	batch := stallBatch()
 	var written atomic.Int64
 	wdone := make(chan error, 1)
 	go func() {
@@ -266,11 +273,7 @@ func stalledServer(t *testing.T, e *engine, k serverKind) {
 	c := rawDial(t, srv.addr)
 	c.SetReadBuffer(4 << 10)
 	heap0 := liveHeap()
-	frame := encode(make([]byte, stallFrame))
-	batch := make([]byte, 0, 16*len(frame))
-	for range 16 {
-		batch = append(batch, frame...)
-	}
+	batch := stallBatch()
 	var written atomic.Int64
 	wdone := make(chan error, 1)
 	go func() {
