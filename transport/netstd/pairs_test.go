@@ -39,6 +39,17 @@ func mustLink(t *testing.T, c net.Conn, o framelink.Options) framelink.Link {
 	return l
 }
 
+// mustStreamLink is NewStreamLink(r, w, nil, o), closed at cleanup.
+func mustStreamLink(t *testing.T, r io.Reader, w io.Writer, o framelink.Options) framelink.Link {
+	t.Helper()
+	l, err := NewStreamLink(r, w, nil, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
 // connPair returns two connected net.Conns on network.
 func connPair(t *testing.T, network string) (net.Conn, net.Conn) {
 	t.Helper()
@@ -99,17 +110,7 @@ func osPipePair(t *testing.T, o framelink.Options) (a, b framelink.Link) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err = NewStreamLink(r1, w2, nil, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
-	b, err = NewStreamLink(r2, w1, nil, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return a, b
+	return mustStreamLink(t, r1, w2, o), mustStreamLink(t, r2, w1, o)
 }
 
 // ioPipePair links over two io.Pipes: readers without deadlines, so
@@ -117,17 +118,7 @@ func osPipePair(t *testing.T, o framelink.Options) (a, b framelink.Link) {
 func ioPipePair(t *testing.T, o framelink.Options) (a, b framelink.Link) {
 	r1, w1 := io.Pipe()
 	r2, w2 := io.Pipe()
-	a, err := NewStreamLink(r1, w2, nil, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
-	b, err = NewStreamLink(r2, w1, nil, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return a, b
+	return mustStreamLink(t, r1, w2, o), mustStreamLink(t, r2, w1, o)
 }
 
 func tcpRawPair(t *testing.T, o framelink.Options) (framelink.Link, net.Conn) {
@@ -157,11 +148,7 @@ func osPipeRawPair(t *testing.T, o framelink.Options) (framelink.Link, net.Conn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := NewStreamLink(r1, w2, nil, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
+	l := mustStreamLink(t, r1, w2, o)
 	peer := &filePairConn{r: r2, w: w1}
 	t.Cleanup(func() { peer.Close() })
 	return l, peer
