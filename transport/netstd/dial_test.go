@@ -22,6 +22,23 @@ func echoOnce(t *testing.T, ctx context.Context, a, b framelink.Link, p []byte) 
 	}
 }
 
+// dialAcceptLocal dials name, where the local listener ln listens, and
+// accepts that connection: the client's link and the server's. The caller
+// closes both.
+func dialAcceptLocal(t *testing.T, ctx context.Context, ln framelink.Listener, name string) (c, s framelink.Link) {
+	t.Helper()
+	c, err := DialLocal(ctx, name, framelink.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err = ln.Accept(ctx)
+	if err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	return c, s
+}
+
 // r[verify serve.pull] r[verify transport.local] r[verify transport.dialer]
 func TestListenDialer(t *testing.T) {
 	dir := t.TempDir()
@@ -76,15 +93,8 @@ func TestLocalLink(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	c, err := DialLocal(ctx, name, framelink.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, s := dialAcceptLocal(t, ctx, ln, name)
 	defer c.Close()
-	s, err := ln.Accept(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer s.Close()
 	echoOnce(t, ctx, c, s, []byte("ping"))
 	echoOnce(t, ctx, s, c, []byte("pong"))
@@ -160,15 +170,8 @@ func TestListenLocalStale(t *testing.T) {
 		t.Fatalf("probe connection: %v", err)
 	}
 	probe.Close()
-	c, err := DialLocal(ctx, name, framelink.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, s := dialAcceptLocal(t, ctx, ln, name)
 	defer c.Close()
-	s, err := ln.Accept(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer s.Close()
 	echoOnce(t, ctx, c, s, []byte("hi"))
 }
