@@ -45,10 +45,7 @@ func (mixedHandler) OnFrame(c framelink.Conn, b []byte) {
 // r[verify serve.reply] Replies committed through Send (accumulated or
 // not) and through slots arrive in the order they were committed.
 func TestServeSendOrderMixed(t *testing.T) {
-	s, err := Serve("tcp", "127.0.0.1:0", mixedHandler{}, framelink.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := serveTCP(t, mixedHandler{}, framelink.Options{})
 	defer shutdown(t, s)
 	c := rawDial(t, s)
 	const frames = 64

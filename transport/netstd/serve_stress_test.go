@@ -17,10 +17,7 @@ import (
 func TestServeMixedSenders(t *testing.T) {
 	const requests, ticks = 3000, 3000
 	h := newCloseLog()
-	s, err := Serve("tcp", "127.0.0.1:0", h, framelink.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := serveTCP(t, h, framelink.Options{})
 	defer shutdown(t, s)
 	c := rawDial(t, s)
 	sc := <-h.opened
@@ -93,10 +90,7 @@ func TestServeGarbageNoFDLeak(t *testing.T) {
 	h := newCloseLog()
 	h.opened = make(chan framelink.Conn, 1000)
 	h.closed = make(chan error, 1000)
-	s, err := Serve("tcp", "127.0.0.1:0", h, framelink.Options{MaxFrame: 1 << 16})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := serveTCP(t, h, framelink.Options{MaxFrame: 1 << 16})
 	const conns = 200
 	var wg sync.WaitGroup
 	for i := range conns {

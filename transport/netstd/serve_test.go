@@ -49,6 +49,17 @@ func rawDial(t *testing.T, s framelink.Server) net.Conn {
 	return c
 }
 
+// serveTCP is Serve("tcp", "127.0.0.1:0", h, o), failing t on an error.
+// The caller shuts the server down.
+func serveTCP(t *testing.T, h framelink.Handler, o framelink.Options) framelink.Server {
+	t.Helper()
+	s, err := Serve("tcp", "127.0.0.1:0", h, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func shutdown(t *testing.T, s framelink.Server) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -132,10 +143,7 @@ func TestServeEcho(t *testing.T) {
 // waits for input, are written.
 func TestServeSendFromOtherGoroutine(t *testing.T) {
 	h := newCloseLog()
-	s, err := Serve("tcp", "127.0.0.1:0", h, framelink.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := serveTCP(t, h, framelink.Options{})
 	defer shutdown(t, s)
 	c := rawDial(t, s)
 	sc := <-h.opened
@@ -176,10 +184,7 @@ func TestServeReplyBackpressure(t *testing.T) {
 		maxQueued = max(maxQueued, c.Stats().QueuedBytes)
 		mu.Unlock()
 	}}
-	s, err := Serve("tcp", "127.0.0.1:0", h, framelink.Options{HighWater: high, LowWater: high / 4})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := serveTCP(t, h, framelink.Options{HighWater: high, LowWater: high / 4})
 	defer shutdown(t, s)
 	c := rawDial(t, s)
 	// Write without reading until writing stalls: the server must stop
@@ -231,10 +236,7 @@ func TestServeTimeouts(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newCloseLog()
-			s, err := Serve("tcp", "127.0.0.1:0", h, tc.o)
-			if err != nil {
-				t.Fatal(err)
-			}
+			s := serveTCP(t, h, tc.o)
 			defer shutdown(t, s)
 			stalled := rawDial(t, s)
 			<-h.opened
@@ -299,10 +301,7 @@ func TestServeShutdownFlushes(t *testing.T) {
 		},
 		Close: func(c framelink.Conn, err error) { closed <- err },
 	}
-	s, err := Serve("tcp", "127.0.0.1:0", h, framelink.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := serveTCP(t, h, framelink.Options{})
 	c := rawDial(t, s)
 	rawWrite(t, c, []byte("go"))
 	<-handled
@@ -341,10 +340,7 @@ func TestServeShutdownForced(t *testing.T) {
 		}
 		close(handled)
 	}}
-	s, err := Serve("tcp", "127.0.0.1:0", h, framelink.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := serveTCP(t, h, framelink.Options{})
 	c := rawDial(t, s)
 	rawWrite(t, c, []byte("go"))
 	<-handled
@@ -359,10 +355,7 @@ func TestServeShutdownForced(t *testing.T) {
 // r[verify wire.max]
 func TestServeOversize(t *testing.T) {
 	h := newCloseLog()
-	s, err := Serve("tcp", "127.0.0.1:0", h, framelink.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := serveTCP(t, h, framelink.Options{})
 	defer shutdown(t, s)
 	good := rawDial(t, s)
 	<-h.opened
