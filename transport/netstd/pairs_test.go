@@ -101,15 +101,19 @@ func netPipePair(t *testing.T, o framelink.Options) (a, b framelink.Link) {
 	return mustLink(t, c1, o), mustLink(t, c2, o)
 }
 
+// osPipe is os.Pipe, failing t on an error.
+func osPipe(t *testing.T) (r, w *os.File) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, w
+}
+
 func osPipePair(t *testing.T, o framelink.Options) (a, b framelink.Link) {
-	r1, w1, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r2, w2, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	r1, w1 := osPipe(t)
+	r2, w2 := osPipe(t)
 	return mustStreamLink(t, r1, w2, o), mustStreamLink(t, r2, w1, o)
 }
 
@@ -140,14 +144,8 @@ func netPipeRawPair(t *testing.T, o framelink.Options) (framelink.Link, net.Conn
 }
 
 func osPipeRawPair(t *testing.T, o framelink.Options) (framelink.Link, net.Conn) {
-	r1, w1, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r2, w2, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	r1, w1 := osPipe(t)
+	r2, w2 := osPipe(t)
 	l := mustStreamLink(t, r1, w2, o)
 	peer := &filePairConn{r: r2, w: w1}
 	t.Cleanup(func() { peer.Close() })
