@@ -14,5 +14,9 @@ import (
 func init() { register("netpoll", kindBaseline, startBaselineNetpoll) }
 
 func startBaselineNetpoll(addr string) (framelink.Server, error) {
-	return bareecho.StartNetpoll("tcp", addr)
+	s, err := bareecho.StartNetpoll("tcp", addr)
+	if err != nil {
+		return nil, err // an untyped nil Server, not a nil *Netpoll
+	}
+	return s, nil
 }
