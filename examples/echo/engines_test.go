@@ -107,13 +107,7 @@ func TestEcho(t *testing.T) {
 			}
 
 			// SIGTERM stops it cleanly: exit status 0.
-			if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-				t.Fatal(err)
-			}
-			if err := <-s.done; err != nil {
-				t.Fatalf("exit after SIGTERM: %v", err)
-			}
-			s.done <- nil // for the cleanup
+			s.stop(t, syscall.SIGTERM)
 			if _, err := readFrame(a); err == nil {
 				t.Fatal("connection open after exit")
 			}

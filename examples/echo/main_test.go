@@ -92,6 +92,19 @@ func (s *server) dial(t *testing.T) net.Conn {
 	return c
 }
 
+// stop sends sig to the server and checks that it exits cleanly (status
+// 0).
+func (s *server) stop(t *testing.T, sig os.Signal) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-s.done; err != nil {
+		t.Fatalf("exit after %v: %v", sig, err)
+	}
+	s.done <- nil // for the cleanup
+}
+
 // frame encodes [u32 LE len][payload], written here by hand, independent
 // of the codec package.
 func frame(p []byte) []byte {
@@ -140,13 +153,7 @@ func TestEchoMaxFrame(t *testing.T) {
 	if _, err := readFrame(a); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("101-byte frame with -max-frame 100: %v", err)
 	}
-	if err := s.cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-s.done; err != nil {
-		t.Fatalf("exit after SIGINT: %v", err)
-	}
-	s.done <- nil
+	s.stop(t, os.Interrupt)
 }
 
 func TestEchoBadFlags(t *testing.T) {
