@@ -98,9 +98,10 @@ type output struct {
 	wake     chan struct{} // closed when a writer stops (made by waiters)
 	shut     error         // commits fail with it (local close)
 	err      error         // the socket is off limits (closed or failed)
-	// drained: when the connection closed, every frame committed had been
-	// handed to the kernel (waitDrained then reports success).
-	drained bool
+	// lost: a committed frame was dropped unwritten, or a write failed.
+	// drained: when the connection closed, nothing was lost (waitDrained
+	// then reports success).
+	lost, drained bool
 	// Frames and payload bytes sent by send, and received by a served
 	// connection (added per batch by endBatch), counted under mu (cheaper
 	// than atomic adds); stats adds them in.
@@ -346,6 +347,7 @@ func (o *output) writeLocked(inline bool) {
 		q.free()
 		o.mu.Lock()
 		if err != nil {
+			o.lost = true
 			if o.err == nil { // else closed here: keep that error
 				o.err = writeErr(err, false, o.conn.IsActive())
 			}
@@ -440,6 +442,7 @@ func (o *output) waitLocked() {
 // dropLocked gives queued frames back and their bytes to the budget.
 func (o *output) dropLocked() {
 	if q := o.q; q != nil {
+		o.lost = true
 		o.q = nil
 		if n := q.n - o.unacct; n > 0 {
 			o.budget.Sub(n)
@@ -513,13 +516,16 @@ func (o *output) fail(err error) {
 // a flusher in Flush), so nothing writes to the descriptor afterwards.
 func (o *output) closeWait(err error) {
 	o.mu.Lock()
-	if o.err == nil {
-		o.drained = !o.flushing && o.q == nil
+	first := o.err == nil
+	if first {
 		o.err = err
 	}
 	for o.flushing {
 		o.waitLocked()
 	}
 	o.dropLocked()
+	// A writer that was finishing its last write when the connection
+	// ended may have got it all out.
+	o.drained = first && !o.lost
 	o.mu.Unlock()
 }
