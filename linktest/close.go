@@ -39,6 +39,19 @@ func idempotent(what string, err error) error {
 	return nil
 }
 
+// expectTxClosed checks that Reserve and Send on l return ErrClosed after
+// the call named by after.
+func expectTxClosed(t *testing.T, ctx context.Context, l framelink.Link, after string) {
+	t.Helper()
+	_, err := l.Tx().Reserve(ctx)
+	if err := closedErr("Reserve after "+after, err); err != nil {
+		t.Error(err)
+	}
+	if err := closedErr("Send after "+after, l.Tx().Send(ctx, []byte("late"))); err != nil {
+		t.Error(err)
+	}
+}
+
 // testTxCloseGraceful: every frame committed before Tx.Close arrives,
 // then io.EOF; Reserve and Send after Close return ErrClosed.
 // r[verify link.tx.close] r[verify link.rx.eof]
@@ -62,13 +75,7 @@ func (s *suite) testTxCloseGraceful(t *testing.T) {
 	if err := idempotent("Tx.Close", a.Tx().Close()); err != nil {
 		t.Error(err)
 	}
-	_, err := a.Tx().Reserve(ctx)
-	if err := closedErr("Reserve after Tx.Close", err); err != nil {
-		t.Error(err)
-	}
-	if err := closedErr("Send after Tx.Close", a.Tx().Send(ctx, []byte("late"))); err != nil {
-		t.Error(err)
-	}
+	expectTxClosed(t, ctx, a, "Tx.Close")
 	expectEOF(t, ctx, b, 1)
 }
 
@@ -145,14 +152,8 @@ func (s *suite) testClosePending(t *testing.T) {
 	if err := idempotent("Close", a.Close()); err != nil {
 		t.Error(err)
 	}
-	_, err := a.Tx().Reserve(ctx)
-	if err := closedErr("Reserve after Close", err); err != nil {
-		t.Error(err)
-	}
-	if err := closedErr("Send after Close", a.Tx().Send(ctx, []byte("x"))); err != nil {
-		t.Error(err)
-	}
-	_, err = a.Rx().Recv(ctx)
+	expectTxClosed(t, ctx, a, "Close")
+	_, err := a.Rx().Recv(ctx)
 	if err := closedErr("Recv after Close", err); err != nil {
 		t.Error(err)
 	}
