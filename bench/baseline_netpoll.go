@@ -6,17 +6,6 @@ package main
 // framework (internal/bareecho.Netpoll). It is what framelink's netpoll
 // engine is measured against.
 
-import (
-	"github.com/framelink/framelink"
-	"github.com/framelink/framelink/internal/bareecho"
-)
+import "github.com/framelink/framelink/internal/bareecho"
 
-func init() { register("netpoll", kindBaseline, startBaselineNetpoll) }
-
-func startBaselineNetpoll(addr string) (framelink.Server, error) {
-	s, err := bareecho.StartNetpoll("tcp", addr)
-	if err != nil {
-		return nil, err // an untyped nil Server, not a nil *Netpoll
-	}
-	return s, nil
-}
+func init() { register("netpoll", kindBaseline, bareStart(bareecho.StartNetpoll)) }

@@ -7,17 +7,6 @@ package main
 // 4 KiB bufio.Reader and a 4 KiB bufio.Writer flushed when no more input
 // is buffered). It is what framelink's netstd engine is measured against.
 
-import (
-	"github.com/framelink/framelink"
-	"github.com/framelink/framelink/internal/bareecho"
-)
+import "github.com/framelink/framelink/internal/bareecho"
 
-func init() { register("netstd", kindBaseline, startBaselineNetstd) }
-
-func startBaselineNetstd(addr string) (framelink.Server, error) {
-	s, err := bareecho.StartNetstd("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
-}
+func init() { register("netstd", kindBaseline, bareStart(bareecho.StartNetstd)) }

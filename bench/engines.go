@@ -34,6 +34,19 @@ func register(engine, kind string, f startFunc) {
 	servers[engine+"/"+kind] = f
 }
 
+// bareStart adapts the start function of an internal/bareecho server to
+// a startFunc listening on TCP (an error gives a nil Server, not a nil
+// *S inside the interface).
+func bareStart[S framelink.Server](start func(network, addr string) (S, error)) startFunc {
+	return func(addr string) (framelink.Server, error) {
+		s, err := start("tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+}
+
 // lookupServer returns the start function for engine/kind.
 func lookupServer(engine, kind string) (startFunc, bool) {
 	f, ok := servers[engine+"/"+kind]
