@@ -76,15 +76,20 @@
 // TCP window pushes back on the peer. gnet turns read events back on
 // whenever its outbound buffer changes between empty and not empty; the
 // engine re-applies the pause on the next look, so at most one read (128
-// KiB on a server engine, 64 KiB on Dial's) slips in each time.
+// KiB on a server engine, 64 KiB on Dial's) slips in each time. That takes
+// a peer that reads (one that does not leaves gnet's outbound buffer not
+// empty), and over a long pause of a slow reader such reads add up: the
+// connection is closed with ErrOverflow (matching syscall.ENOBUFS) only if
+// the held input passes max(8×HighWater, HighWater + 2×(MaxFrame+4))
+// (36 MiB by default, the bound of netpoll's fallback).
 //
 // The fallback, used on other platforms, with the poll_opt build tag, or
 // if the descriptor cannot be found: the paused connection is not decoded
 // (no OnFrame, so no more replies), gnet keeps buffering its input, and
 // once that held input passes HighWater plus 256 KiB (two reads) the
-// connection is closed with ErrOverflow (matching syscall.ENOBUFS).
-// Either way a connection holds at most HighWater plus one frame of
-// output and HighWater plus 256 KiB of held input (plus the one read that
+// connection is closed with ErrOverflow. Either way a connection holds at
+// most HighWater plus one frame of output; a peer that does not read can
+// make it hold HighWater plus 256 KiB of input (plus the one read that
 // crosses the limit, in the fallback).
 //
 // # Other gnet limits

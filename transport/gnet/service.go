@@ -5,6 +5,7 @@ package gnet
 import (
 	"errors"
 	"io"
+	"math"
 
 	gn "github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
@@ -80,7 +81,7 @@ func (c *conn) service(traffic bool) gn.Action {
 	if c.closeErr == nil && c.lCloseAsked {
 		return gn.Close
 	}
-	if c.closeErr == nil && paused && c.gc.InboundBuffered() > c.opts.HighWater+inputSlack {
+	if c.closeErr == nil && paused && c.gc.InboundBuffered() > c.heldLimit() {
 		// r[impl serve.reply]: the documented bound on held input.
 		c.closeErr = ErrOverflow
 	}
@@ -112,6 +113,24 @@ func (c *conn) service(traffic bool) gn.Action {
 		c.armTimeouts(paused)
 	}
 	return gn.None
+}
+
+// heldLimit is the most input a paused connection holds before it is
+// closed with ErrOverflow. With read events switched off, input only
+// slips in when gnet switches them back on, once each time its outbound
+// buffer changes between empty and not empty, which takes a peer that
+// reads (a peer that does not read leaves it not empty): a slow reader
+// can so add a read at a time over a long pause, and is closed only past
+// max(8×HighWater, HighWater + 2×(MaxFrame+4)) (36 MiB by default, the
+// bound of netpoll's fallback; about what Linux lets a socket's receive
+// buffer grow to). In the fallback, where reads stay on, the bound is
+// HighWater plus two reads.
+func (c *conn) heldLimit() int {
+	if c.readOff {
+		hw := int64(c.opts.HighWater)
+		return int(min(max(8*hw, hw+2*(int64(c.opts.MaxFrame)+4)), math.MaxInt32))
+	}
+	return c.opts.HighWater + inputSlack
 }
 
 // paused reports whether c must not decode now: on a push connection,
