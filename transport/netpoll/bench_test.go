@@ -170,7 +170,7 @@ func BenchmarkRoundTripSlot(b *testing.B) {
 }
 
 // BenchmarkEcho compares framelink's Serve(EchoHandler) with the same echo
-// hand-written on netpoll (bareEcho): 64 connections × 16 frames in
+// hand-written on netpoll (startBareEcho): 64 connections × 16 frames in
 // flight, from plain net.Conn clients in this process. cpu-ns/frame is the
 // whole process's CPU (clients included, same for both) per echoed frame.
 // Run with -count and compare the two with benchstat, or alternate them.
