@@ -123,14 +123,15 @@ func (c *conn) service(traffic bool) gn.Action {
 // can so add a read at a time over a long pause, and is closed only past
 // max(8×HighWater, HighWater + 2×(MaxFrame+4)) (36 MiB by default, the
 // bound of netpoll's fallback; about what Linux lets a socket's receive
-// buffer grow to). In the fallback, where reads stay on, the bound is
-// HighWater plus two reads.
+// buffer grow to), and never under the fallback's bound. In the
+// fallback, where reads stay on, the bound is HighWater plus two reads.
 func (c *conn) heldLimit() int {
+	tight := c.opts.HighWater + inputSlack
 	if c.readOff {
 		hw := int64(c.opts.HighWater)
-		return int(min(max(8*hw, hw+2*(int64(c.opts.MaxFrame)+4)), math.MaxInt32))
+		return int(min(max(int64(tight), 8*hw, hw+2*(int64(c.opts.MaxFrame)+4)), math.MaxInt32))
 	}
-	return c.opts.HighWater + inputSlack
+	return tight
 }
 
 // paused reports whether c must not decode now: on a push connection,
