@@ -6,6 +6,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cloudwego/netpoll"
 	"github.com/framelink/framelink"
@@ -98,6 +99,9 @@ type output struct {
 	wake     chan struct{} // closed when a writer stops (made by waiters)
 	shut     error         // commits fail with it (local close)
 	err      error         // the socket is off limits (closed or failed)
+	// waitFile is the duplicate descriptor writeRest waits on, if it
+	// does: fail and closeWait wake it (a past write deadline).
+	waitFile *os.File
 	// lost: a committed frame was dropped unwritten, or a write failed.
 	// drained: when the connection closed, nothing was lost (waitDrained
 	// then reports success).
@@ -408,6 +412,19 @@ func (o *output) writeRest(q *queue) error {
 	if err != nil {
 		return err
 	}
+	o.mu.Lock()
+	if o.err != nil {
+		err = o.err
+		o.mu.Unlock()
+		return err
+	}
+	o.waitFile = f
+	o.mu.Unlock()
+	defer func() {
+		o.mu.Lock()
+		o.waitFile = nil
+		o.mu.Unlock()
+	}()
 	var werr error
 	err = rc.Write(func(fd uintptr) bool {
 		_, werr = q.writeTo(int(fd))
@@ -417,6 +434,13 @@ func (o *output) writeRest(q *queue) error {
 		return werr
 	}
 	return err
+}
+
+// wakeLocked ends a writeRest wait (o.err is set: the output is over).
+func (o *output) wakeLocked() {
+	if o.waitFile != nil {
+		_ = o.waitFile.SetWriteDeadline(time.Unix(1, 0))
+	}
 }
 
 // stopLocked ends the writer's turn and wakes whoever waits for it.
@@ -506,6 +530,7 @@ func (o *output) fail(err error) {
 	if o.err == nil {
 		o.err = err
 	}
+	o.wakeLocked()
 	o.dropLocked()
 	o.mu.Unlock()
 }
@@ -513,13 +538,15 @@ func (o *output) fail(err error) {
 // closeWait is called from the connection's close callback, before netpoll
 // closes the descriptor and frees its buffers: it fails the output (if not
 // yet) and waits until the writer has stopped (closing the connection woke
-// a flusher in Flush), so nothing writes to the descriptor afterwards.
+// a flusher in netpoll's Flush; one waiting in writeRest is woken here),
+// so nothing writes to the descriptor afterwards.
 func (o *output) closeWait(err error) {
 	o.mu.Lock()
 	first := o.err == nil
 	if first {
 		o.err = err
 	}
+	o.wakeLocked()
 	for o.flushing {
 		o.waitLocked()
 	}
