@@ -57,6 +57,9 @@ type sconn struct {
 	// OnRequest only (the pause): see readSwitch.
 	rs      *readSwitch
 	rsTried bool
+	// aheadOff: reads are switched off because netpoll had read more
+	// than inLimit ahead of OnRequest.
+	aheadOff bool
 
 	ctxMu sync.Mutex
 	user  any
@@ -248,6 +251,15 @@ func (c *sconn) onRequest() {
 			}
 			continue
 		}
+		// netpoll reads ahead of OnRequest as fast as the peer sends: past
+		// the input limit its reads are switched off until OnRequest has
+		// caught up (half the limit), so a fast sender with a slow
+		// handler is held off by the TCP window, not buffered.
+		if l > c.srv.inLimit {
+			c.readAhead(false)
+		} else if c.aheadOff && l < c.srv.inLimit/2 {
+			c.readAhead(true)
+		}
 		if l < codec.HeaderSize {
 			c.beforeWait(r)
 		}
@@ -286,13 +298,28 @@ func (c *sconn) onRequest() {
 		// discarded, or netpoll would call OnRequest again at once.
 		_ = r.Skip(r.Len())
 	}
+	c.readAhead(true)
 	_ = r.Release()
 	c.out.finishBatch(frames, bytes)
+}
+
+// readAhead switches netpoll's reads back on (true) or off for read-ahead
+// (see onRequest). OnRequest only.
+func (c *sconn) readAhead(on bool) {
+	if c.aheadOff != on {
+		return
+	}
+	if c.readSwitch() == nil {
+		return
+	}
+	c.aheadOff = !on
+	c.setReadsOff(c.aheadOff)
 }
 
 // beforeWait runs before OnRequest blocks for the rest of a frame: the
 // input consumed so far is released and the replies so far go out.
 func (c *sconn) beforeWait(r netpoll.Reader) {
+	c.readAhead(true) // the rest of the frame has to be read
 	_ = r.Release()
 	c.out.endBatch()
 	c.out.beginBatch()

@@ -100,13 +100,18 @@
 // goroutines, to a peer that does not read) is refused with
 // ErrOutputOverflow and closes the connection too.
 //
-// So what a peer that does not read can make a connection hold is
-// bounded: output at most 2×HighWater + MaxFrame+4 plus one frame per
-// sending goroutine; input what netpoll had read when the pause began (at
-// most one netpoll read, 8 MiB, past HighWater's worth of requests), or,
-// without the read switch, the input limit plus one netpoll read. (When
-// not paused, input netpoll read ahead is held only until OnRequest,
-// running meanwhile, consumes it.)
+// netpoll also reads ahead of OnRequest, as fast as the peer sends,
+// paused or not: a handler slower than its peer would let the input pile
+// up. So between frames OnRequest looks at the input held, and past the
+// input limit above it switches netpoll's reads off until it has caught
+// up to half the limit (where reads cannot be switched off, it holds it).
+// A handler that blocks inside OnFrame is not looked at until it returns.
+//
+// So what a peer can make a connection hold is bounded: output at most
+// 2×HighWater + MaxFrame+4 plus one frame per sending goroutine; input the
+// input limit plus what netpoll read meanwhile (one read, at most 8 MiB)
+// while the handler keeps up between frames, or, without the read switch
+// and paused, the input limit plus one netpoll read.
 //
 // The same poller behaviour would let a pull link buffer whatever its peer
 // sends while the application does not call Recv. A link bounds it: its

@@ -128,7 +128,7 @@ func (c *sconn) pause(r netpoll.Reader) bool {
 	base := 0
 	if sw != nil {
 		c.setReadsOff(true)
-		defer c.setReadsOff(false)
+		defer func() { c.setReadsOff(c.aheadOff) }()
 		base = r.Len()
 	}
 	d := pausePollMin

@@ -31,7 +31,7 @@ func Serve(network, addr string, h framelink.Handler, o framelink.Options) (fram
 	if err != nil {
 		return nil, err
 	}
-	s := &server{h: h, o: o, ln: ln, conns: map[*sconn]struct{}{}, served: make(chan struct{})}
+	s := &server{h: h, o: o, inLimit: inputLimit(o), ln: ln, conns: map[*sconn]struct{}{}, served: make(chan struct{})}
 	s.idle = sync.NewCond(&s.mu)
 	opts := []netpoll.Option{
 		netpoll.WithOnPrepare(s.onPrepare),
@@ -57,10 +57,13 @@ func Serve(network, addr string, h framelink.Handler, o framelink.Options) (fram
 
 // server implements framelink.Server. Shutdown is safe from any goroutine.
 type server struct {
-	h   framelink.Handler
-	o   framelink.Options
-	ln  netpoll.Listener
-	evl netpoll.EventLoop
+	h framelink.Handler
+	o framelink.Options
+	// inLimit is inputLimit(o): the most input a connection holds before
+	// its reads are switched off, paused or not (see sconn.onRequest).
+	inLimit int
+	ln      netpoll.Listener
+	evl     netpoll.EventLoop
 
 	served chan struct{} // closed when EventLoop.Serve returned
 
