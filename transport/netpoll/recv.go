@@ -287,15 +287,8 @@ func (r *rx) pause() {
 	r.paused.Store(true)
 	defer r.paused.Store(false)
 	for r.queued.Load() > low {
-		select {
-		case <-r.l.hup:
-			// netpoll's poller has read what the kernel held (or the
-			// link was closed): the input can no longer grow.
-			if !r.l.closed.Load() {
-				r.eof = true
-			}
+		if r.ended(false) {
 			return
-		default:
 		}
 		if r.l.rs != nil && r.l.rs.isOff() {
 			// The kernel holds the input: what netpoll holds cannot grow
@@ -318,21 +311,37 @@ func (r *rx) pause() {
 			continue
 		case <-r.l.hup:
 			r.timer.Stop()
-			if !r.l.closed.Load() {
-				r.eof = true
-			}
+			r.ended(true)
 			return
 		}
 		r.timer.Stop()
 	}
 }
 
+// ended reports whether netpoll's poller saw the connection end (hup
+// closed; wait: it is known to be), after which the input can no longer
+// grow: it has read what the kernel held. If the peer ended it (not
+// Close), the rest is decoded regardless of the queue's bound.
+func (r *rx) ended(wait bool) bool {
+	if !wait {
+		select {
+		case <-r.l.hup:
+		default:
+			return false
+		}
+	}
+	if !r.l.closed.Load() {
+		r.eof = true
+	}
+	return true
+}
+
 // recvInputLimit is the most input a pull link holds while Recv's queue is
 // full and netpoll's reads are not switched off (no readSwitch, or after
-// Tx.Close, see readSwitch.keepOn): the input limit of a paused served connection,
-// and at least 32 MiB, the largest receive buffer Linux grows a socket to
-// by default, which is what a link that can stop reading lets the kernel
-// hold for it.
+// Tx.Close, see readSwitch.keepOn): the input limit of a paused served
+// connection, and at least 32 MiB, the largest receive buffer Linux grows
+// a socket to by default, which is what a link that can stop reading lets
+// the kernel hold for it.
 func recvInputLimit(o framelink.Options) int {
 	return max(inputLimit(o), 32<<20)
 }
