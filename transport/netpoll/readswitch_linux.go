@@ -13,9 +13,11 @@ import (
 )
 
 // readSwitch turns netpoll's read events for one connection off and on,
-// so that a pull link whose application stops calling Recv leaves the
-// peer's data in the kernel, where the TCP window stops the peer
-// (r[link.rx.recv] with r[link.tx.backpressure]'s memory bound).
+// so that a pull link whose application stops calling Recv, or a served
+// connection that pauses (its output over HighWater, or netpoll reading
+// too far ahead of its handler), leaves the peer's data in the kernel,
+// where the TCP window stops the peer (r[link.rx.recv], r[serve.reply],
+// with r[link.tx.backpressure]'s memory bound).
 //
 // netpoll v0.7.2 has no API for this: its poller reads every readable
 // socket. Its descriptors are registered level-triggered with
@@ -34,8 +36,9 @@ import (
 //
 // netpoll changes a descriptor's registration itself only around a Flush
 // that has to wait for the socket (EPOLLOUT and EPOLLIN on, then reads on
-// again); a pull link never uses netpoll's Flush (output.writeRest), so
-// nothing but the switch changes it until the connection closes.
+// again); framelink's output never uses netpoll's Flush where a switch may
+// be made (output.writeRest), so nothing but the switch changes it until
+// the connection closes.
 type readSwitch struct {
 	epfd int
 	fd   int
