@@ -79,8 +79,18 @@ func newSconn(s *server, c netpoll.Connection) *sconn {
 	return sc
 }
 
-func (c *sconn) outputFailed(err error) { c.fail(err) }
-func (c *sconn) outputOverflow()        { c.fail(ErrOutputOverflow) }
+// outputFailed is told the output's error once a write failed. The output
+// keeps the reason it was closed with, so ErrClosed here means the
+// connection was closed on this side (Close, Shutdown) before the write
+// failed: OnClose then gets nil, as for any local close.
+func (c *sconn) outputFailed(err error) {
+	if errors.Is(err, framelink.ErrClosed) {
+		err = nil
+	}
+	c.fail(err)
+}
+
+func (c *sconn) outputOverflow() { c.fail(ErrOutputOverflow) }
 func (c *sconn) outputDrained() {
 	if c.linger.Load() {
 		c.shutWrite()
