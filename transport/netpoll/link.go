@@ -91,12 +91,20 @@ func newLink(c netpoll.Connection, o framelink.Options, switchReads bool) (*link
 	}); err != nil {
 		return nil, err
 	}
+	if h := beforeOnRequest.Load(); h != nil {
+		(*h)(l)
+	}
 	// Last: with input already buffered, OnRequest starts at once.
 	if err := c.SetOnRequest(l.rx.onRequest); err != nil {
 		return nil, err
 	}
 	return l, nil
 }
+
+// beforeOnRequest, if set (tests only), is called by newLink after the
+// close callback is added and before OnRequest is set: a test can hold a
+// link there until netpoll has handled the peer's end of stream.
+var beforeOnRequest atomic.Pointer[func(*link)]
 
 func (l *link) outputFailed(err error) { l.budget.Close(err) }
 func (l *link) outputOverflow()        {}

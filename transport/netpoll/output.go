@@ -234,14 +234,23 @@ func (o *output) stats() framelink.Stats {
 	return s
 }
 
+// closedLocked returns the error a commit fails with now, if any. Once a
+// local close began (shut: Tx.Close, or a served Close) that is shut,
+// whatever ended the connection since: a commit racing Tx.Close may reach
+// the sink after the half-close was made and the peer, seeing it, hung up
+// (o.err is then errPeerClosed), and it must fail with ErrClosed like any
+// commit after Tx.Close began (r[link.tx.close]).
 func (o *output) closedLocked() error {
+	if o.shut != nil {
+		return o.shut
+	}
 	if o.err != nil {
 		if o.localClosed != nil && o.localClosed.Load() {
 			return framelink.ErrClosed
 		}
 		return o.err
 	}
-	return o.shut
+	return nil
 }
 
 // overLocked reports whether a served connection's output is already

@@ -196,6 +196,14 @@ func (r *rx) drop() {
 // netpoll's poller, a Close or the peer's end wakes it).
 // r[impl wire.max] r[impl wire.eof] r[impl wire.truncated]
 func (r *rx) onRequest(context.Context, netpoll.Connection) error {
+	r.decode()
+	return nil
+}
+
+// decode moves every whole frame buffered to the queue (see onRequest).
+// Called by OnRequest, and by the close callback (closed) for input that
+// no OnRequest saw; netpoll never runs the two at once.
+func (r *rx) decode() {
 	rd := r.rd
 	hw := int64(r.l.high)
 	for {
@@ -244,7 +252,6 @@ func (r *rx) onRequest(context.Context, netpoll.Connection) error {
 		r.push(framelink.NewFrame(buf, poolRelease{}))
 	}
 	_ = rd.Release()
-	return nil
 }
 
 // stop ends decoding with err (OnRequest).
@@ -350,7 +357,26 @@ func recvInputLimit(o framelink.Options) int {
 // OnRequest returned: a stream that ended between frames ends with io.EOF
 // (after a partial frame OnRequest has already recorded
 // io.ErrUnexpectedEOF).
+//
+// The input may still hold frames no OnRequest has seen: netpoll v0.7.2's
+// worker, finding the input empty, releases the connection's processing
+// lock and only then looks again for input read meanwhile; if the poller
+// reads the peer's last bytes and then its end of stream in that window,
+// the poller's hang-up handling takes the lock first and runs the close
+// callback, and the worker, finding the lock taken, leaves. So the rest
+// of the input is decoded here, regardless of the queue's bound (the
+// input can no longer grow, as after the peer's end in pause), before
+// io.EOF: every frame the peer sent before its clean end of stream is
+// received (r[link.rx.eof]). The Reader does not block here: netpoll
+// marked the connection closing first, so a partial frame fails at once
+// (io.ErrUnexpectedEOF). After Close or an abort (stopped) the input is
+// dropped as before.
+// r[impl link.rx.eof]
 func (r *rx) closed() {
+	if !r.stopped && !r.l.closed.Load() && r.rd.Len() > 0 {
+		r.eof = true
+		r.decode()
+	}
 	if r.l.closed.Load() {
 		r.finish(framelink.ErrClosed)
 	} else {
