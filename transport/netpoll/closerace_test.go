@@ -149,3 +149,78 @@ func TestCommitAfterTxCloseAndHangUp(t *testing.T) {
 		t.Errorf("Stats %+v: want 1 frame out and nothing queued", st)
 	}
 }
+
+// The peer can end the stream before newLink has set OnRequest (netpoll's
+// poller handles the descriptor from NewFDConnection on): netpoll then
+// runs no close callback at the hang-up and leaves it to Close, or to an
+// OnRequest that buffered input starts. Whether the peer sent nothing,
+// whole frames or half a frame, Recv returns what was sent and then the
+// end of the stream (io.EOF, or io.ErrUnexpectedEOF after half a frame),
+// without a Close. newLink is held before it sets OnRequest until the
+// poller has seen the hang-up (OnDisconnect).
+//
+// r[verify link.rx.eof] r[verify wire.eof] r[verify wire.truncated]
+func TestRecvEndAtEarlyHangUp(t *testing.T) {
+	whole := append(frame(payload(100, 1)), frame(payload(5000, 2))...)
+	for _, tc := range []struct {
+		name   string
+		wire   []byte
+		frames int
+		end    error
+	}{
+		{"nothing", nil, 0, io.EOF},
+		{"frames", whole, 2, io.EOF},
+		{"half a frame", append(append([]byte(nil), whole...), frame(payload(300, 3))[:150]...), 2, io.ErrUnexpectedEOF},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			nc, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			peer, err := ln.Accept()
+			if err != nil {
+				nc.Close()
+				t.Fatal(err)
+			}
+			defer peer.Close()
+			hook := func(l *link) {
+				if len(tc.wire) > 0 {
+					if _, err := peer.Write(tc.wire); err != nil {
+						t.Error(err)
+					}
+				}
+				peer.Close()
+				select {
+				case <-l.hup:
+				case <-time.After(testTimeout):
+					t.Error("netpoll did not see the peer's end of stream")
+				}
+			}
+			beforeOnRequest.Store(&hook)
+			l, err := NewLink(nc, framelink.Options{})
+			beforeOnRequest.Store(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			ctx := testCtx(t)
+			for i := range tc.frames {
+				f, err := l.Rx().Recv(ctx)
+				if err != nil {
+					t.Fatalf("Recv %d: %v", i, err)
+				}
+				f.Release()
+			}
+			for range 2 {
+				if _, err := l.Rx().Recv(ctx); !errors.Is(err, tc.end) {
+					t.Fatalf("Recv at the end: %v, want %v", err, tc.end)
+				}
+			}
+		})
+	}
+}

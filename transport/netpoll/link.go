@@ -98,6 +98,20 @@ func newLink(c netpoll.Connection, o framelink.Options, switchReads bool) (*link
 	if err := c.SetOnRequest(l.rx.onRequest); err != nil {
 		return nil, err
 	}
+	// The poller handles the descriptor from NewFDConnection on. A
+	// hang-up it saw before OnRequest was set does not run the close
+	// callback (netpoll leaves that to Close, or to an OnRequest that
+	// buffered input starts: none if there is none), and one seen before
+	// OnDisconnect was set is not reported: Recv would wait for an end
+	// of stream already seen, closeConn for a hang-up already handled.
+	// Only the poller can have closed the connection yet, after it
+	// detached the descriptor; closing it here runs the close callback
+	// now (or when a running OnRequest returns), which decodes what the
+	// input holds (rx.closed).
+	if !c.IsActive() {
+		hupOnce.Do(func() { close(l.hup) })
+		_ = c.Close()
+	}
 	return l, nil
 }
 

@@ -4,6 +4,7 @@ package netpoll
 
 import (
 	"context"
+	"errors"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -263,6 +264,13 @@ func (r *rx) stop(err error) {
 func (r *rx) readErr(err error) error {
 	if r.l.closed.Load() {
 		return framelink.ErrClosed
+	}
+	if errors.Is(err, netpoll.ErrConnClosed) {
+		// Not closed here (Close sets closed first; an abort stops
+		// decoding first): newLink closed netpoll's connection after
+		// the peer ended the stream (see there). The Reader reports
+		// that close; the peer's end it stands for is io.EOF.
+		err = netpoll.ErrEOF
 	}
 	return readErr(err, r.rd.Len() > 0)
 }
