@@ -171,7 +171,13 @@
 // checks each header against MaxFrame, copies each payload into a pooled
 // buffer owned by the Frame and queues it; Recv takes frames from that
 // queue, so a context can end a Recv at any time without losing a frame
-// that was half read, and Close wakes it.
+// that was half read, and Close wakes it. netpoll can run the
+// connection's close callback after the peer's end of stream with input
+// no OnRequest has seen (its worker and its hang-up handling race for the
+// connection; and a hang-up it handles before the link set OnRequest runs
+// no close callback at all, which the link then makes it run): the close
+// callback decodes that input, so Recv returns every frame the peer sent
+// before io.EOF.
 package netpoll
 
 // BackgroundFuncs names the functions of netpoll's process-wide goroutines,
