@@ -311,6 +311,9 @@ func (c *sconn) onRequest() {
 	c.readAhead(true)
 	_ = r.Release()
 	c.out.finishBatch(frames, bytes)
+	if h := c.srv.requestHook.Load(); h != nil {
+		(*h)(c)
+	}
 }
 
 // readAhead switches netpoll's reads back on (true) or off for read-ahead
@@ -383,20 +386,86 @@ func (c *sconn) idleCheck() {
 }
 
 // onClosed is the connection's close callback: netpoll calls it once, after
-// the last OnRequest returned and before it frees the buffers.
+// the last OnRequest returned and before it frees the buffers (on the
+// worker goroutine, or on netpoll's hang-up goroutine).
+//
+// The input may still hold frames no OnRequest has seen: netpoll v0.7.2's
+// worker, finding the input empty, releases the connection's processing
+// lock and only then looks again for input read meanwhile; if the poller
+// reads the peer's last bytes and then its end of stream in that window,
+// the worker (or the hang-up handling) runs the close callbacks without
+// another OnRequest. Unless the connection was closing already (Close,
+// Shutdown, an error, or a pause the peer's end ended), those frames are
+// delivered here (deliverRest) before OnClose, so the handler sees every
+// whole frame the peer sent before its end of stream (r[wire.eof]); their
+// replies fail with ErrClosed (the output is closed first: the peer is
+// gone). OnClose then gets nil, or io.ErrUnexpectedEOF if part of a frame
+// remains (r[wire.truncated]).
+// r[impl serve.handler] r[impl wire.eof] r[impl wire.truncated]
 func (c *sconn) onClosed() {
 	c.fdMu.Lock()
 	c.fdGone = true
 	c.fdMu.Unlock()
-	c.closing.Store(true)
 	c.out.closeWait(framelink.ErrClosed)
 	c.budget.Close(framelink.ErrClosed)
 	if t := c.timer.Load(); t != nil {
 		t.Stop()
 	}
 	if c.opened.Load() {
+		c.deliverRest()
+	}
+	c.closing.Store(true)
+	if c.opened.Load() {
 		c.errOnce.Do(func() {})
 		c.srv.h.OnClose(c, c.err)
 	}
 	c.srv.remove(c)
+}
+
+// deliverRest delivers, from the close callback, the whole frames the
+// input still holds (see onClosed), as onRequest would, without waiting
+// for input: what netpoll holds now is all there will be. It stops when
+// the connection is closing (a Close, maybe by the handler, or an
+// error), and records io.ErrUnexpectedEOF if part of a frame remains.
+func (c *sconn) deliverRest() {
+	r := c.conn.Reader()
+	h := c.srv.h
+	var frames, bytes uint64
+	c.out.beginBatch()
+	for !c.closing.Load() {
+		l := r.Len()
+		if l == 0 {
+			break
+		}
+		if l < codec.HeaderSize {
+			c.errOnce.Do(func() { c.err = io.ErrUnexpectedEOF })
+			break
+		}
+		hdr, err := r.Peek(codec.HeaderSize)
+		if err != nil {
+			c.fail(readErr(err, true))
+			break
+		}
+		_, advance, need, err := codec.Split(hdr, c.max)
+		if err != nil {
+			c.counters.Oversize.Add(1)
+			c.fail(err)
+			break
+		}
+		total := advance + need
+		if l < total {
+			c.errOnce.Do(func() { c.err = io.ErrUnexpectedEOF })
+			break
+		}
+		b, err := r.Next(total)
+		if err != nil {
+			c.fail(readErr(err, true))
+			break
+		}
+		frames++
+		bytes += uint64(total - codec.HeaderSize)
+		h.OnFrame(c, b[codec.HeaderSize:])
+	}
+	_ = r.Release()
+	c.out.finishBatch(frames, bytes)
 }

@@ -27,7 +27,13 @@
 // Backpressure); between frames none does. IdleTimeout is a runtime timer
 // per connection (netpoll's own SetIdleTimeout is TCP keepalive). Both
 // timeouts close the connection with an error matching
-// os.ErrDeadlineExceeded (r[serve.timeouts]).
+// os.ErrDeadlineExceeded (r[serve.timeouts]). netpoll can run the
+// connection's close callback after the peer's end of stream with whole
+// frames no OnRequest has seen (its worker and its hang-up handling race
+// for the connection): the close callback delivers them before OnClose,
+// unless the connection was closed here first, so the handler sees every
+// frame the peer sent (their replies fail with ErrClosed: the peer is
+// gone), then OnClose(nil), or io.ErrUnexpectedEOF after part of a frame.
 //
 // # Sending
 //

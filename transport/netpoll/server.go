@@ -17,10 +17,11 @@ import (
 // EventLoop of its own (netpoll's process-wide pollers are shared and left
 // at their defaults: nothing global is configured). It returns once
 // listening; Addr is the real address. Stop it with Shutdown (safe from any
-// goroutine). h's callbacks run on netpoll's worker goroutines (OnClose
-// possibly on its hang-up goroutine), one at a time per connection, and
-// must not block; the payload passed to OnFrame points into netpoll's
-// input buffer and is valid until OnFrame returns.
+// goroutine). h's callbacks run on netpoll's worker goroutines (OnClose,
+// and OnFrame for frames netpoll left undelivered at the peer's end of
+// stream, possibly on its hang-up goroutine), one at a time per
+// connection, and must not block; the payload passed to OnFrame points
+// into netpoll's input buffer and is valid until OnFrame returns.
 // r[impl serve.handler] r[impl transport.netpoll]
 func Serve(network, addr string, h framelink.Handler, o framelink.Options) (framelink.Server, error) {
 	o, err := o.Normalize()
@@ -73,6 +74,10 @@ type server struct {
 	// noReadSwitch (tests only, set before the first connection): pause
 	// as where reads cannot be switched off.
 	noReadSwitch atomic.Bool
+	// requestHook, if set (tests only), is called by every OnRequest
+	// before it returns: a test can hold the worker there, with netpoll's
+	// processing lock, while the peer sends and hangs up.
+	requestHook atomic.Pointer[func(c *sconn)]
 
 	mu       sync.Mutex
 	idle     *sync.Cond // broadcast when conns shrinks
