@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"net"
 	"testing"
 	"time"
 
@@ -31,20 +30,7 @@ import (
 //
 // r[verify link.rx.eof] r[verify link.rx.recv]
 func TestRecvInputLeftAtHangUp(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	nc, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	peer, err := ln.Accept()
-	if err != nil {
-		nc.Close()
-		t.Fatal(err)
-	}
+	nc, peer := tcpConns(t)
 	o := framelink.Options{MaxFrame: 16 << 10, HighWater: 64 << 10, LowWater: 16 << 10}
 	var wire bytes.Buffer
 	var want [][]byte
@@ -173,20 +159,7 @@ func TestRecvEndAtEarlyHangUp(t *testing.T) {
 		{"half a frame", append(append([]byte(nil), whole...), frame(payload(300, 3))[:150]...), 2, io.ErrUnexpectedEOF},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
-			nc, err := net.Dial("tcp", ln.Addr().String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			peer, err := ln.Accept()
-			if err != nil {
-				nc.Close()
-				t.Fatal(err)
-			}
+			nc, peer := tcpConns(t)
 			defer peer.Close()
 			hook := func(l *link) {
 				if len(tc.wire) > 0 {

@@ -141,3 +141,26 @@ func echoCheck(c net.Conn, sizes []int, seed byte) error {
 	wg.Wait()
 	return werr
 }
+
+// tcpConns returns both ends of a TCP connection on 127.0.0.1: nc, for
+// toNetpoll (which owns it from then on), and the plain peer, closed at
+// cleanup.
+func tcpConns(t *testing.T) (nc, peer net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	nc, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, err = ln.Accept()
+	if err != nil {
+		nc.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { peer.Close() })
+	return nc, peer
+}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"syscall"
 	"testing"
 	"time"
@@ -63,19 +62,7 @@ var recvBoundOpts = framelink.Options{MaxFrame: 16 << 10, HighWater: 64 << 10, L
 // r[verify link.rx.recv] r[verify link.rx.error]
 func TestRecvOverflowWithoutReadSwitch(t *testing.T) {
 	o := mustNormalize(t, recvBoundOpts)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	nc, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	peer, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, peer := tcpConns(t)
 	c, err := toNetpoll(nc)
 	if err != nil {
 		t.Fatal(err)
