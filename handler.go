@@ -36,6 +36,15 @@ type Conn interface {
 	Alloc(n int) (Slot, error)
 	// Send copies p into one frame and commits it without waiting.
 	Send(p []byte) error
+	// Echo sends payload back on c as one frame, like Send, where payload
+	// is the frame being delivered to the OnFrame call in progress on c
+	// (or any part of it). Because payload's bytes are already in the
+	// engine's input buffer, an engine may write them from there instead
+	// of copying them (gnet does; the others copy): the handler must not
+	// modify payload after passing it to Echo. Modifying it before is
+	// fine. Any other slice, or a call outside OnFrame, is copied exactly
+	// as by Send.
+	Echo(payload []byte) error
 	// Close closes the connection after the frames already committed are
 	// written (best effort). It is idempotent.
 	Close() error
@@ -74,11 +83,11 @@ func (h HandlerFuncs) OnClose(c Conn, err error) {
 	}
 }
 
-// EchoHandler sends every frame back unchanged.
+// EchoHandler sends every frame back unchanged, with Conn.Echo.
 type EchoHandler struct{}
 
 func (EchoHandler) OnOpen(Conn)                    {}
-func (EchoHandler) OnFrame(c Conn, payload []byte) { _ = c.Send(payload) }
+func (EchoHandler) OnFrame(c Conn, payload []byte) { _ = c.Echo(payload) }
 func (EchoHandler) OnClose(Conn, error)            {}
 
 // Listener accepts links for the pull API (r[serve.pull]).

@@ -220,8 +220,9 @@ func (h *echoHandler) OnOpen(c framelink.Conn) {
 	c.SetContext(sc)
 }
 
-// OnFrame echoes payload through Send, or Alloc+copy+Commit, sometimes
-// after an Alloc+Discard that must publish nothing.
+// OnFrame echoes payload through Echo (in place on gnet), Send, or
+// Alloc+copy+Commit, sometimes after an Alloc+Discard that must publish
+// nothing; the mix interleaves in-place echoes with copies in one batch.
 func (h *echoHandler) OnFrame(c framelink.Conn, payload []byte) {
 	sc, ok := c.Context().(*srvConn)
 	if !ok {
@@ -233,9 +234,11 @@ func (h *echoHandler) OnFrame(c framelink.Conn, payload []byte) {
 		return
 	}
 	var err error
-	switch sc.rng.IntN(4) {
+	switch sc.rng.IntN(5) {
 	case 0:
 		err = c.Send(payload)
+	case 2, 3:
+		err = c.Echo(payload)
 	case 1:
 		var junk framelink.Slot
 		if junk, err = c.Alloc(sc.rng.IntN(len(payload) + 1)); err == nil {

@@ -41,7 +41,10 @@ type conn struct {
 	pending      *[][]byte // committed frames not yet written; nil when empty
 	pendOff      int       // bytes of (*pending)[0] already written
 	accOpen      bool      // the last pending segment is a Send accumulator with room
-	outFrames    int       // frames sent with Send, not yet in counters
+	win          []byte    // the input window the loop is walking (echo.go); nil otherwise
+	spanLo       int       // win[spanLo:spanHi] is echoed and not yet written or copied
+	spanHi       int
+	outFrames    int // frames sent with Send, not yet in counters
 	outBytes     int
 	unacct       int    // bytes Sent during a loop run, not yet added to the budget (see Send)
 	writing      bool   // a writer owns the socket's write side (see write.go)
@@ -148,6 +151,9 @@ func (s *sink) Commit(frame []byte) error {
 		c.mu.Unlock()
 		pool.Put(frame)
 		return framelink.ErrClosed
+	}
+	if c.spanHi != c.spanLo {
+		c.sealSpanLocked()
 	}
 	if c.pending == nil {
 		c.pending = batchPool.Get().(*[][]byte)
@@ -283,40 +289,26 @@ func (c *conn) Send(p []byte) error {
 	if err := codec.CheckSize(uint64(len(p)), c.opts.MaxFrame); err != nil {
 		return err
 	}
-	n := codec.HeaderSize + len(p)
 	c.mu.Lock()
+	return c.sendLocked(p)
+}
+
+// sendLocked is Send with c.mu held; it unlocks it.
+func (c *conn) sendLocked(p []byte) error {
 	if c.closed || c.closeAsked || c.txClosing || c.wrShut { // see sink.Commit
 		c.mu.Unlock()
 		return framelink.ErrClosed
 	}
-	if c.pending == nil {
-		c.pending = batchPool.Get().(*[][]byte)
+	if c.spanHi != c.spanLo {
+		c.sealSpanLocked()
 	}
-	segs := *c.pending
-	switch k := len(segs); {
-	case c.accOpen && k > 0 && cap(segs[k-1])-len(segs[k-1]) >= n:
-		segs[k-1] = appendFrame(segs[k-1], p)
-	case n <= accSize/2:
-		segs = append(segs, appendFrame(pool.Get(accSize)[:0], p))
-		c.accOpen = true
-	default:
-		segs = append(segs, appendFrame(pool.Get(n)[:0], p))
-		c.accOpen = false
-	}
-	*c.pending = segs
+	n := codec.HeaderSize + len(p)
+	seg := c.segLocked(n)
+	*seg = appendFrame(*seg, p)
 	c.outFrames++
 	c.outBytes += len(p)
 	if c.inLoop && c.wo == nil {
-		// The loop flushes when its run ends (flush adds the bytes to
-		// the budget then), so the budget is updated once per run, not
-		// per frame, unless this frame takes the queue over the
-		// high-water mark: then it is updated now, so the pause is
-		// decided at the same frame as without the deferral. (Queued is
-		// a plain load; the budget's atomic add is what is saved.)
-		c.unacct += n
-		if c.unacct >= deferMax || c.budget.Queued()+int64(c.unacct) > int64(c.opts.HighWater) {
-			c.accountLocked()
-		}
+		c.deferLocked(n)
 		c.mu.Unlock()
 		return nil
 	}
@@ -327,6 +319,40 @@ func (c *conn) Send(p []byte) error {
 		c.directWrite()
 	}
 	return nil
+}
+
+// deferLocked counts n bytes sent during a loop run (c.mu held). The loop
+// flushes when its run ends (flush adds the bytes to the budget then), so
+// the budget is updated once per run, not per frame, unless this frame
+// takes the queue over the high-water mark: then it is updated now, so
+// the pause is decided at the same frame as without the deferral.
+// (Queued is a plain load; the budget's atomic add is what is saved.)
+func (c *conn) deferLocked(n int) {
+	c.unacct += n
+	if c.unacct >= deferMax || c.budget.Queued()+int64(c.unacct) > int64(c.opts.HighWater) {
+		c.accountLocked()
+	}
+}
+
+// segLocked returns the pending segment to append the next n bytes to
+// (c.mu held): the open Send accumulator if it has room, else a new pool
+// buffer, an accumulator of accSize for small frames.
+func (c *conn) segLocked(n int) *[]byte {
+	if c.pending == nil {
+		c.pending = batchPool.Get().(*[][]byte)
+	}
+	segs := *c.pending
+	k := len(segs)
+	if c.accOpen && k > 0 && cap(segs[k-1])-len(segs[k-1]) >= n {
+		return &segs[k-1]
+	}
+	size := n
+	c.accOpen = n <= accSize/2
+	if c.accOpen {
+		size = accSize
+	}
+	*c.pending = append(segs, pool.Get(size)[:0])
+	return &(*c.pending)[k]
 }
 
 // deferMax bounds the bytes Sent during a loop run that the budget (and

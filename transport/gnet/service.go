@@ -241,6 +241,9 @@ func (c *conn) decode() (pausedEarly bool) {
 		if err != nil {
 			return false
 		}
+		// Echoes of frames in win are written from it before it is
+		// Discarded (echo.go): every exit below goes through finishWindow.
+		c.beginWindow(win)
 		done := 0
 		for {
 			p, adv, need, err := codec.Split(win[done:], max)
@@ -248,13 +251,15 @@ func (c *conn) decode() (pausedEarly bool) {
 				// Closed at once; the declared size is never buffered.
 				c.counters.Oversize.Add(1)
 				c.closeErr = err
-				discard(gc, done)
+				c.finishWindow(done)
 				return false
 			}
 			if p == nil {
 				if need > assembleMin {
 					// Assemble in a frame-sized pool buffer as it arrives.
-					_, _ = gc.Discard(done + codec.HeaderSize)
+					if !c.finishWindow(done + codec.HeaderSize) {
+						return false
+					}
 					c.partial = pool.Get(need - codec.HeaderSize)
 					c.frameStarted()
 					break
@@ -262,7 +267,7 @@ func (c *conn) decode() (pausedEarly bool) {
 				if done < len(win) {
 					c.frameStarted()
 				}
-				discard(gc, done)
+				c.finishWindow(done)
 				return false
 			}
 			c.frameDone()
@@ -272,12 +277,26 @@ func (c *conn) decode() (pausedEarly bool) {
 				return false
 			}
 			if c.userClosed.Load() || c.paused() {
-				discard(gc, done)
+				if !c.finishWindow(done) {
+					return false
+				}
 				return gc.InboundBuffered() > 0 && !c.userClosed.Load()
 			}
 		}
 	}
 	return false
+}
+
+// finishWindow ends the walk over the Peeked window, writing its echoes
+// (endWindow), and consumes n bytes of it. It reports false if writing
+// closed c (nothing is left to consume then).
+func (c *conn) finishWindow(n int) bool {
+	c.endWindow()
+	if c.dead {
+		return false
+	}
+	discard(c.gc, n)
+	return true
 }
 
 // discard consumes n bytes; gnet's Discard(0) would drop everything.
@@ -419,6 +438,7 @@ func (c *conn) onClose(err error) {
 	c.dead = true
 	c.mu.Lock()
 	c.closed = true
+	c.win, c.spanLo, c.spanHi = nil, 0, 0
 	c.unacct = 0 // never added to the budget, which is emptied below
 	c.waitDirectWriterLocked()
 	c.publishOutLocked()

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"net"
 	"testing"
+	"unsafe"
 
 	gn "github.com/panjf2000/gnet/v2"
 
@@ -23,6 +24,23 @@ type fakeGnetConn struct {
 	off     int
 	out     int
 	ctx     any
+
+	rec     []byte // if non-nil, everything written is appended here
+	inPlace int    // writes whose bytes were in[...] itself (echo.go)
+}
+
+func (f *fakeGnetConn) record(b []byte) {
+	if f.rec == nil {
+		return
+	}
+	f.rec = append(f.rec, b...)
+	if len(b) > 0 && len(f.in) > 0 {
+		lo := uintptr(unsafe.Pointer(unsafe.SliceData(f.in)))
+		p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+		if p >= lo && p < lo+uintptr(len(f.in)) {
+			f.inPlace++
+		}
+	}
 }
 
 func (f *fakeGnetConn) Peek(n int) ([]byte, error) {
@@ -42,7 +60,7 @@ func (f *fakeGnetConn) Discard(n int) (int, error) {
 
 func (f *fakeGnetConn) InboundBuffered() int        { return len(f.in) - f.off }
 func (f *fakeGnetConn) OutboundBuffered() int       { return 0 }
-func (f *fakeGnetConn) Write(b []byte) (int, error) { f.out += len(b); return len(b), nil }
+func (f *fakeGnetConn) Write(b []byte) (int, error) { f.record(b); f.out += len(b); return len(b), nil }
 func (f *fakeGnetConn) Fd() int                     { return -1 }
 func (f *fakeGnetConn) Context() any                { return f.ctx }
 func (f *fakeGnetConn) SetContext(v any)            { f.ctx = v }
@@ -50,6 +68,7 @@ func (f *fakeGnetConn) LocalAddr() net.Addr         { return nil }
 func (f *fakeGnetConn) RemoteAddr() net.Addr        { return nil }
 func (f *fakeGnetConn) Writev(bs [][]byte) (n int, err error) {
 	for _, b := range bs {
+		f.record(b)
 		n += len(b)
 	}
 	f.out += n

@@ -187,6 +187,10 @@ func (c *sconn) Send(p []byte) error {
 	return c.out.send(p)
 }
 
+// Echo implements framelink.Conn: the same as Send (the copy into
+// netpoll's Writer is the write buffer; there is no second copy to save).
+func (c *sconn) Echo(p []byte) error { return c.Send(p) }
+
 // Close implements framelink.Conn: no more frames are delivered or
 // accepted, the frames committed so far are flushed, then the connection
 // closes and OnClose(c, nil) follows. Idempotent, any goroutine.

@@ -300,6 +300,11 @@ func (c *sconn) Alloc(n int) (framelink.Slot, error) { return c.tx.Direct(n) }
 // Safe from any goroutine; p stays the caller's.
 func (c *sconn) Send(p []byte) error { return c.send(p) }
 
+// Echo implements framelink.Conn: the same as Send (this engine reads
+// into its own buffers, and copying a frame out of them costs less than
+// keeping them until the write).
+func (c *sconn) Echo(p []byte) error { return c.send(p) }
+
 // Close implements framelink.Conn: the serving goroutine writes what was
 // committed, closes the connection and calls OnClose with nil. Later
 // Sends return ErrClosed. Idempotent; safe from any goroutine. The flush

@@ -1,0 +1,145 @@
+//go:build unix
+
+package gnet
+
+import (
+	"encoding/binary"
+	"unsafe"
+
+	"github.com/framelink/framelink"
+	"github.com/framelink/framelink/codec"
+)
+
+// Echo without a copy. While the loop walks a window of input Peeked from
+// gnet (decode), that window is recorded in c.win. Echo of a payload that
+// lies in it, preceded by its own length header (which is what a frame
+// delivered from it is), extends c.win[spanLo:spanHi], the echoed bytes:
+// headers and payloads exactly as Send would have encoded them. Before the
+// window is Discarded (after which gnet may hand its memory to another
+// buffer) the loop writes the span with one gnet Write, from gnet's own
+// memory, as the hand-written gnet echo does.
+//
+// Order: the span is always the last thing committed. Anything else
+// committed while it is open (a Send, a slot, an Echo that does not
+// continue it) first copies it into pending (sealSpanLocked), and a span
+// that ends behind pending frames is copied after them instead of being
+// written ahead of them (endWindow). So frames leave in commit order, as
+// with Send.
+
+// Echo implements framelink.Conn. Inside OnFrame, with payload (or a part
+// of it preceded by matching header bytes) in the window being walked, it
+// costs no copy: the bytes are written from gnet's input buffer when the
+// walk ends, within the same OnTraffic. The handler must not modify
+// payload after Echo. Anything else is Send. Safe from any goroutine.
+// r[impl serve.reply] r[impl link.tx.coalesce]
+func (c *conn) Echo(p []byte) error {
+	if err := codec.CheckSize(uint64(len(p)), c.opts.MaxFrame); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	if c.win == nil || c.writing || c.closed || c.closeAsked || c.txClosing || c.wrShut {
+		return c.sendLocked(p)
+	}
+	hdr, end, ok := echoSpan(c.win, p)
+	if !ok {
+		return c.sendLocked(p)
+	}
+	if c.spanHi != c.spanLo && c.spanHi != hdr {
+		c.sealSpanLocked() // not contiguous with the open span
+	}
+	if c.spanHi == c.spanLo {
+		c.spanLo = hdr
+	}
+	c.spanHi = end
+	c.outFrames++
+	c.outBytes += len(p)
+	c.deferLocked(end - hdr) // c.win is set only while the loop runs
+	c.mu.Unlock()
+	return nil
+}
+
+// echoSpan locates p in win: the offsets of its header and its end, and
+// whether p lies in win after header bytes that encode its length, so
+// that win[hdr:end] is exactly the frame Send(p) would encode.
+func echoSpan(win, p []byte) (hdr, end int, ok bool) {
+	if len(p) == 0 || len(win) < codec.HeaderSize {
+		return 0, 0, false
+	}
+	// Wraps to a negative int when p starts before win.
+	off := int(uintptr(unsafe.Pointer(unsafe.SliceData(p))) - uintptr(unsafe.Pointer(unsafe.SliceData(win))))
+	if off < codec.HeaderSize || off > len(win)-len(p) {
+		return 0, 0, false
+	}
+	if binary.LittleEndian.Uint32(win[off-codec.HeaderSize:]) != uint32(len(p)) {
+		return 0, 0, false
+	}
+	return off - codec.HeaderSize, off + len(p), true
+}
+
+// sealSpanLocked copies the open span into pending, where later commits
+// follow it (c.mu held). Its bytes are already counted.
+func (c *conn) sealSpanLocked() {
+	b := c.win[c.spanLo:c.spanHi]
+	c.spanLo, c.spanHi = 0, 0
+	seg := c.segLocked(len(b))
+	*seg = append(*seg, b...)
+}
+
+// beginWindow records the window decode is about to walk (loop). Echo
+// spans are made only in a loop run's own decode, not at the end of
+// stream (onClose), whose input goes through other buffers.
+func (c *conn) beginWindow(win []byte) {
+	if c.rx != nil || c.draining {
+		return
+	}
+	c.mu.Lock()
+	c.win = win
+	c.mu.Unlock()
+}
+
+// endWindow ends the walk over c.win before decode Discards it (loop):
+// the echoed span is written now with one gnet Write, which sends what the
+// socket takes and copies the rest into gnet's outbound buffer, so nothing
+// refers to the window afterwards. If frames committed earlier wait in
+// pending (or a direct writer owns the socket), the span is copied behind
+// them instead and the run's flush writes it.
+func (c *conn) endWindow() {
+	c.mu.Lock()
+	if c.win == nil {
+		c.mu.Unlock()
+		return
+	}
+	if c.spanHi == c.spanLo {
+		c.win = nil
+		c.mu.Unlock()
+		return
+	}
+	if c.pending != nil || c.writing || c.dead {
+		if !c.dead {
+			c.sealSpanLocked()
+		}
+		c.win, c.spanLo, c.spanHi = nil, 0, 0
+		c.mu.Unlock()
+		return
+	}
+	b := c.win[c.spanLo:c.spanHi]
+	c.win, c.spanLo, c.spanHi = nil, 0, 0
+	c.writing, c.writerLoop = true, true
+	c.accountLocked()
+	c.publishOutLocked()
+	c.mu.Unlock()
+
+	_, _ = c.gc.Write(b)
+	if !c.dead { // a failed write closes c in gnet, which runs onClose first
+		out := c.gc.OutboundBuffered()
+		c.budget.Sub(len(b) - (out - c.gnetOut))
+		c.gnetOut = out
+	}
+
+	c.mu.Lock()
+	c.writing, c.writerLoop = false, false
+	c.gnetBusy = c.gnetOut > 0
+	c.mu.Unlock()
+}
+
+var _ framelink.Conn = (*conn)(nil)

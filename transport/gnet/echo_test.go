@@ -1,0 +1,191 @@
+//go:build unix
+
+package gnet
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math/rand/v2"
+	"testing"
+
+	gn "github.com/panjf2000/gnet/v2"
+
+	"github.com/framelink/framelink"
+)
+
+// Echo's in-place path (echo.go), checked on one read event over an
+// in-memory gnet.Conn (fakeGnetConn): every byte written is recorded, and
+// so is whether a write came straight from the input window.
+
+// fakeServed is a served connection of h over f, as OnOpen would make it.
+func fakeServed(h framelink.Handler, f *fakeGnetConn) *conn {
+	o, _ := framelink.Options{}.Normalize()
+	e := newEngine(o, h, false)
+	c := newConn(e, &e.opts, false)
+	c.bind(f)
+	return c
+}
+
+// echoModes is a handler whose reply to each frame depends on the
+// payload's first byte; expect computes the same replies independently.
+var echoModes = framelink.HandlerFuncs{Frame: func(c framelink.Conn, p []byte) {
+	switch p[0] {
+	case 'E': // the echo
+		_ = c.Echo(p)
+	case 'S': // a copy
+		_ = c.Send(p)
+	case 'M': // modified before Echo: the modified bytes are sent
+		p[len(p)-1] ^= 0xff
+		_ = c.Echo(p)
+	case 'P': // part of the payload: copied unless the bytes before it match its header
+		_ = c.Echo(p[1:])
+	case 'D': // twice
+		_ = c.Echo(p)
+		_ = c.Echo(p)
+	case 'K': // no reply
+	case 'A': // echo, then a slot: the slot follows
+		_ = c.Echo(p)
+		if s, err := c.Alloc(3); err == nil {
+			copy(s.Bytes(), "abc")
+			_ = s.Commit()
+		}
+	case 'X': // a Send, then the echo behind it
+		_ = c.Send([]byte("x"))
+		_ = c.Echo(p)
+	}
+}}
+
+// expect is what echoModes sends for in's frames.
+func expect(in []byte) []byte {
+	var out []byte
+	for len(in) > 0 {
+		n := int(binary.LittleEndian.Uint32(in))
+		p := append([]byte(nil), in[4:4+n]...)
+		in = in[4+n:]
+		switch p[0] {
+		case 'E', 'S':
+			out = append(out, frame(p)...)
+		case 'M':
+			p[len(p)-1] ^= 0xff
+			out = append(out, frame(p)...)
+		case 'P':
+			out = append(out, frame(p[1:])...)
+		case 'D':
+			out = append(out, frame(p)...)
+			out = append(out, frame(p)...)
+		case 'A':
+			out = append(out, frame(p)...)
+			out = append(out, frame([]byte("abc"))...)
+		case 'X':
+			out = append(out, frame([]byte("x"))...)
+			out = append(out, frame(p)...)
+		}
+	}
+	return out
+}
+
+// r[verify serve.reply] r[verify serve.handler]
+func TestEchoInPlace(t *testing.T) {
+	var in []byte
+	for i := range 16 {
+		in = append(in, frame(bytes.Repeat([]byte{'E', byte(i)}, 20+i))...)
+	}
+	f := &fakeGnetConn{in: in, rec: []byte{}}
+	c := fakeServed(framelink.EchoHandler{}, f)
+	if got := c.e.OnTraffic(f); got != gn.None {
+		t.Fatalf("OnTraffic = %v", got)
+	}
+	if !bytes.Equal(f.rec, in) {
+		t.Fatalf("echoed %d bytes, not the %d received", len(f.rec), len(in))
+	}
+	if f.inPlace != 1 {
+		t.Fatalf("%d writes from the input window, want 1 (the whole echo, uncopied)", f.inPlace)
+	}
+	if s := c.Stats(); s.FramesOut != 16 || s.BytesOut != uint64(len(in)-16*4) || s.QueuedBytes != 0 {
+		t.Fatalf("stats after the echo: %+v", s)
+	}
+}
+
+// r[verify serve.reply] r[verify link.tx.commit]
+func TestEchoMixedOrder(t *testing.T) {
+	const modes = "ESMPDKAX"
+	for seed := range uint64(200) {
+		r := rand.New(rand.NewPCG(seed, 7))
+		var in []byte
+		for range 1 + r.IntN(40) {
+			p := make([]byte, 2+r.IntN(300))
+			for i := range p {
+				p[i] = byte(r.Uint32())
+			}
+			p[0] = modes[r.IntN(len(modes))]
+			in = append(in, frame(p)...)
+		}
+		want := expect(in)
+		f := &fakeGnetConn{in: append([]byte(nil), in...), rec: []byte{}}
+		c := fakeServed(echoModes, f)
+		if got := c.e.OnTraffic(f); got != gn.None {
+			t.Fatalf("seed %d: OnTraffic = %v", seed, got)
+		}
+		if !bytes.Equal(f.rec, want) {
+			t.Fatalf("seed %d: wrote %d bytes, want %d (%q...)", seed, len(f.rec), len(want), f.rec[:min(len(f.rec), 40)])
+		}
+		if q := c.Stats().QueuedBytes; q != 0 {
+			t.Fatalf("seed %d: %d bytes still queued", seed, q)
+		}
+	}
+}
+
+// An Echo of a part of the payload whose preceding bytes happen to encode
+// its length is the same bytes on the wire: it may go out uncopied.
+func TestEchoPartWithMatchingHeader(t *testing.T) {
+	inner := []byte("hello")
+	// The payload is 'Q', LE32(5), "hello": the handler echoes p[5:].
+	p := append([]byte{'Q'}, binary.LittleEndian.AppendUint32(nil, uint32(len(inner)))...)
+	p = append(p, inner...)
+	in := frame(p)
+	h := framelink.HandlerFuncs{Frame: func(c framelink.Conn, q []byte) { _ = c.Echo(q[5:]) }}
+	f := &fakeGnetConn{in: in, rec: []byte{}}
+	c := fakeServed(h, f)
+	c.e.OnTraffic(f)
+	if want := frame(inner); !bytes.Equal(f.rec, want) {
+		t.Fatalf("wrote %q, want %q", f.rec, want)
+	}
+	if f.inPlace != 1 {
+		t.Fatalf("%d writes from the input window, want 1", f.inPlace)
+	}
+}
+
+// A Send from another goroutine that the handler waits for, after an
+// Echo, goes out after the echo; over a real connection.
+// r[verify serve.reply]
+func TestEchoThenSendFromGoroutine(t *testing.T) {
+	h := framelink.HandlerFuncs{Frame: func(c framelink.Conn, p []byte) {
+		_ = c.Echo(p)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_ = c.Send(append([]byte("after:"), p...))
+		}()
+		<-done // a test handler may wait; this one is quick
+	}}
+	s := serve(t, h, framelink.Options{})
+	nc := rawDial(t, s.Addr())
+	var batch []byte
+	for i := range 50 {
+		batch = append(batch, frame([]byte{'f', byte(i)})...)
+	}
+	if _, err := nc.Write(batch); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 {
+		for _, want := range [][]byte{{'f', byte(i)}, append([]byte("after:"), 'f', byte(i))} {
+			got, err := readFrame(nc)
+			if err != nil {
+				t.Fatalf("frame %d: %v", i, err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("frame %d: got %q, want %q", i, got, want)
+			}
+		}
+	}
+}
