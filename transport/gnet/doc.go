@@ -32,7 +32,11 @@
 // Slots are pool buffers with the header in front (gnet has no API to
 // reserve bytes in its outbound buffer, and that buffer may only be
 // touched on the loop); Conn.Send appends to a pooled 32 KiB accumulator
-// instead, so a handler's replies share one buffer. A frame committed
+// instead, so a handler's replies share one buffer. Conn.Echo of a frame
+// being delivered copies nothing (echo.go): consecutive echoes extend a
+// span of gnet's input window, written with one gnet Write before the
+// window is Discarded, which is what a hand-written gnet echo does; the
+// handler must not modify the payload after Echo. A frame committed
 // inside a callback of its connection joins the batch written when the
 // callback returns. From any other goroutine (write.go):
 //
