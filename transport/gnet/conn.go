@@ -160,6 +160,10 @@ func (s *sink) Commit(frame []byte) error {
 	}
 	*c.pending = append(*c.pending, frame)
 	c.accOpen = false // later sends must not be appended before this frame
+	// Bytes sent earlier in this loop run are counted first: with them
+	// left out, this frame could take the output over the high-water mark
+	// unseen, and the next send over it by a second frame.
+	c.accountLocked()
 	c.noteQueued(c.budget.Add(len(frame)))
 	direct := c.afterAppendLocked()
 	c.mu.Unlock()

@@ -19,7 +19,14 @@ import (
 
 // fakeServed is a served connection of h over f, as OnOpen would make it.
 func fakeServed(h framelink.Handler, f *fakeGnetConn) *conn {
-	o, _ := framelink.Options{}.Normalize()
+	return fakeServedWith(h, f, framelink.Options{})
+}
+
+func fakeServedWith(h framelink.Handler, f *fakeGnetConn, o framelink.Options) *conn {
+	o, err := o.Normalize()
+	if err != nil {
+		panic(err)
+	}
 	e := newEngine(o, h, false)
 	c := newConn(e, &e.opts, false)
 	c.bind(f)
@@ -187,5 +194,41 @@ func TestEchoThenSendFromGoroutine(t *testing.T) {
 				t.Fatalf("frame %d: got %q, want %q", i, got, want)
 			}
 		}
+	}
+}
+
+// A slot committed after echoes in the same loop run counts them first:
+// the output goes over the high-water mark by at most the frame that
+// crossed it, and decoding stops there. (Without that, the slot's frame
+// could cross the mark unseen and the next echo add a second frame.)
+// r[verify link.tx.backpressure] r[verify serve.reply]
+func TestEchoThenSlotPausesAtTheMark(t *testing.T) {
+	const size, hw = 300, 1000
+	var in []byte
+	for i := range 8 {
+		in = append(in, frame(bytes.Repeat([]byte{byte(i)}, size))...)
+	}
+	var peak int64
+	h := framelink.HandlerFuncs{Frame: func(c framelink.Conn, p []byte) {
+		_ = c.Echo(p)
+		s, err := c.Alloc(size)
+		if err != nil {
+			t.Errorf("Alloc: %v", err)
+			return
+		}
+		copy(s.Bytes(), p)
+		if err := s.Commit(); err != nil {
+			t.Errorf("Commit: %v", err)
+		}
+		peak = max(peak, c.Stats().QueuedBytes)
+	}}
+	f := &fakeGnetConn{in: in, rec: []byte{}}
+	c := fakeServedWith(h, f, framelink.Options{HighWater: hw, LowWater: hw / 2})
+	c.e.OnTraffic(f)
+	if bound := int64(hw + 4 + size); peak > bound {
+		t.Fatalf("QueuedBytes reached %d, above the high-water mark plus one frame (%d)", peak, bound)
+	}
+	if want := 2 * len(in); len(f.rec) != want {
+		t.Fatalf("wrote %d bytes, want %d (every frame twice)", len(f.rec), want)
 	}
 }
