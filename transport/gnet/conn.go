@@ -35,21 +35,21 @@ type conn struct {
 
 	counters framelink.Counters
 	budget   *sendq.Budget
-	tx       *sendq.Tx
+	tx       atomic.Pointer[sendq.Tx] // made on first use on a push conn (sendTx)
 
 	mu           sync.Mutex
 	pending      *[][]byte // committed frames not yet written; nil when empty
 	pendOff      int       // bytes of (*pending)[0] already written
-	accOpen      bool      // the last pending segment is a Send accumulator with room
 	win          []byte    // the input window the loop is walking (echo.go); nil otherwise
 	spanLo       int       // win[spanLo:spanHi] is echoed and not yet written or copied
 	spanHi       int
-	outFrames    int // frames sent with Send, not yet in counters
+	outFrames    int // frames sent with Send or Echo, not yet in counters
 	outBytes     int
-	unacct       int    // bytes Sent during a loop run, not yet added to the budget (see Send)
+	unacct       int    // bytes sent during a loop run, not yet added to the budget (see deferLocked)
 	writing      bool   // a writer owns the socket's write side (see write.go)
 	writerLoop   bool   // that writer is the loop
 	gnetBusy     bool   // gnet's outbound buffer may hold bytes: no direct writes
+	accOpen      bool   // the last pending segment is a Send accumulator with room
 	lastDirectIn uint64 // FramesIn at the last direct write
 	fd           int
 	inLoop       bool // the loop is inside service for this conn and will flush
@@ -58,8 +58,8 @@ type conn struct {
 	closeAsked   bool // a local Close was asked
 	txClosing    bool // Tx.Close asked for a half-close
 	wrShut       bool // Server.Shutdown shut the write side: commits return ErrClosed
+	txDoneShut   bool // txDone is closed
 	txDone       chan struct{}
-	txDoneShut   bool
 	txErr        error
 	userCtx      any
 
@@ -106,12 +106,26 @@ func newConn(e *engine, o *framelink.Options, pull bool) *conn {
 	c := &conn{e: e, opts: o}
 	c.taskFn = c.task
 	c.budget = sendq.NewBudget(o.HighWater, o.LowWater)
-	c.tx = sendq.NewTx((*sink)(c), c.budget, &c.counters, o.MaxFrame, c.closeTx)
 	if pull {
+		c.sendTx()
 		c.rx = newRxQueue(o.HighWater, o.LowWater)
 		c.closedCh = make(chan struct{})
 	}
 	return c
+}
+
+// sendTx returns c's sendq.Tx (slots, and a pull link's Tx). A push
+// connection makes it on its first Alloc: most handlers only Send or Echo,
+// and an idle connection should cost little (r[perf.idle]).
+func (c *conn) sendTx() *sendq.Tx {
+	if t := c.tx.Load(); t != nil {
+		return t
+	}
+	t := sendq.NewTx((*sink)(c), c.budget, &c.counters, c.opts.MaxFrame, c.closeTx)
+	if c.tx.CompareAndSwap(nil, t) {
+		return t
+	}
+	return c.tx.Load()
 }
 
 // bind attaches c to its gnet connection (on the loop, in OnOpen).

@@ -184,3 +184,22 @@ func startBareEcho(b *testing.B) func() (net.Addr, func()) {
 		}
 	}
 }
+
+// A push connection costs three allocations (the conn, its byte budget,
+// its loop task): the sendq.Tx behind slots is made on the first Alloc,
+// since most handlers only Send or Echo.
+// r[verify perf.idle]
+func TestPushConnAllocs(t *testing.T) {
+	o, _ := framelink.Options{}.Normalize()
+	e := newEngine(o, framelink.EchoHandler{}, false)
+	if n := testing.AllocsPerRun(100, func() { _ = newConn(e, &e.opts, false) }); n != 3 {
+		t.Fatalf("newConn (push) makes %v allocations, want 3", n)
+	}
+	c := newConn(e, &e.opts, false)
+	if c.tx.Load() != nil {
+		t.Fatal("a push conn made its Tx before any Alloc")
+	}
+	if c.sendTx() != c.sendTx() || c.tx.Load() == nil {
+		t.Fatal("sendTx does not make one Tx and keep it")
+	}
+}

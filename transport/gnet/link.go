@@ -20,7 +20,7 @@ type rxHalf conn
 // Tx implements framelink.Link: a sendq.Tx over the conn. Reserve waits
 // while the bytes committed and not yet written (gnet's outbound buffer
 // included) are over the high-water mark. Safe for concurrent use.
-func (l *pullLink) Tx() framelink.Tx { return l.tx }
+func (l *pullLink) Tx() framelink.Tx { return l.tx.Load() }
 
 // Rx implements framelink.Link.
 func (l *pullLink) Rx() framelink.Rx { return (*rxHalf)(l) }
@@ -41,7 +41,7 @@ func (l *pullLink) Close() error {
 		c.rx.fail(framelink.ErrClosed, true)
 		c.userClosed.Store(true)
 		c.budget.Close(framelink.ErrClosed)
-		_ = c.tx.Close() // shuts Reserve; closeTx returns at once (userClosed)
+		_ = c.tx.Load().Close() // shuts Reserve; closeTx returns at once (userClosed)
 		c.requestClose()
 		<-c.closedCh
 		c.e.linkClosed(c)

@@ -75,7 +75,7 @@ func (s *server) Shutdown(ctx context.Context) error {
 // Alloc implements framelink.Conn: a slot in a pool buffer, never waiting.
 // While the connection's output is over the high-water mark the engine
 // does not read from it (see the package documentation).
-func (c *conn) Alloc(n int) (framelink.Slot, error) { return c.tx.Direct(n) }
+func (c *conn) Alloc(n int) (framelink.Slot, error) { return c.sendTx().Direct(n) }
 
 // Close implements framelink.Conn: the connection closes after the frames
 // already committed are handed to gnet (which writes what the socket
