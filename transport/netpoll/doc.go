@@ -125,10 +125,15 @@
 // until HighWater bytes of payload wait there, then switches netpoll's
 // reads of that socket off until Recv has taken the queue under LowWater,
 // so the peer's bytes wait in the kernel and the TCP window stops the
-// peer. netpoll has no API for that: on Linux the link re-registers the
-// descriptor with netpoll's epoll instance, keeping netpoll's own epoll
-// data, found by reflection for the netpoll version it was verified
-// against (v0.7.2; readswitch_linux.go). Reads stay on where that is not
+// peer. Reads stay off after that while netpoll still holds more than the
+// input limit above of input not yet decoded, until decoding has taken it
+// under half the limit, like a served connection's read-ahead: switched
+// on at each pause's end, netpoll would add what the kernel held for
+// every LowWater to HighWater of frames Recv takes. netpoll has no API
+// for switching reads: on Linux the link re-registers the descriptor with
+// netpoll's epoll instance, keeping netpoll's own epoll data, found by
+// reflection for the netpoll version it was verified against (v0.7.2;
+// readswitch_linux.go). Reads stay on where that is not
 // possible (another OS or netpoll version) and after Tx.Close
 // (once both directions are shut, the peer's end of stream raises a
 // hang-up that netpoll handles without reading what the kernel still

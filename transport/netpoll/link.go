@@ -192,10 +192,17 @@ func (l *link) closeConn() {
 
 // setReadsOff switches netpoll's reads of the socket off or back on.
 func (l *link) setReadsOff(off bool) {
+	if h := readSwitchHook.Load(); h != nil {
+		(*h)(l, off)
+	}
 	l.fdMu.Lock()
 	l.rs.setOff(off)
 	l.fdMu.Unlock()
 }
+
+// readSwitchHook, if set (tests only), is called by setReadsOff on the
+// goroutine that switches, before reads are switched off (true) or on.
+var readSwitchHook atomic.Pointer[func(l *link, off bool)]
 
 // hupWait bounds closeConn's wait for netpoll to see the hang-up.
 const hupWait = 5 * time.Second

@@ -37,6 +37,14 @@ import (
 //     the queue under LowWater, and switches netpoll's reads of the socket
 //     off meanwhile (readSwitch): the peer's bytes wait in the kernel and
 //     the TCP window stops the peer, as on the other engines;
+//   - reads stay off after that pause while netpoll's buffer still holds
+//     more than the input limit of a served connection (inputLimit) not
+//     yet decoded, until OnRequest has decoded it down to half the limit
+//     (readAhead): what netpoll read ahead refills the queue many times
+//     over, and switching reads on at every pause's end would let netpoll
+//     add up to what the kernel held (megabytes) for every LowWater to
+//     HighWater of frames Recv takes, without bound for a peer that never
+//     reads what the application sends back;
 //   - where reads cannot be switched off (not Linux, another netpoll
 //     version, after Tx.Close), netpoll keeps reading and the link holds that input up
 //     to recvInputLimit (at least 32 MiB); past it the application is
@@ -65,6 +73,8 @@ type rx struct {
 	timer   *time.Timer // pause's clock
 	eof     bool        // the peer has gone: decode the rest regardless of the bound
 	stopped bool        // end was set: discard whatever input remains
+	ahead   bool        // reads are off: netpoll read too far ahead (readAhead)
+	aheadAt int         // the read-ahead limit: inputLimit
 
 	// Recv only.
 	err error // sticky (r[link.rx.eof], r[link.rx.error])
@@ -75,6 +85,7 @@ type rx struct {
 func (r *rx) init(l *link) {
 	r.l = l
 	r.rd = l.conn.Reader()
+	r.aheadAt = inputLimit(l.o)
 	r.ready = make(chan struct{}, 1)
 	r.drained = make(chan struct{}, 1)
 	r.done = make(chan struct{})
@@ -220,7 +231,9 @@ func (r *rx) decode() {
 			r.pause()
 			continue
 		}
+		r.readAhead(r.aheadWanted(n))
 		if n < codec.HeaderSize {
+			r.readAhead(false) // the rest has to be read
 			_ = rd.Release()
 		}
 		hdr, err := rd.Peek(codec.HeaderSize)
@@ -239,6 +252,7 @@ func (r *rx) decode() {
 		}
 		total := advance + need // Split returns one of them
 		if n < total && rd.Len() < total {
+			r.readAhead(false)
 			_ = rd.Release() // what was taken so far, before blocking
 		}
 		b, err := rd.Next(total)
@@ -252,7 +266,34 @@ func (r *rx) decode() {
 		r.l.counters.In(size)
 		r.push(framelink.NewFrame(buf, poolRelease{}))
 	}
+	r.readAhead(false)
 	_ = rd.Release()
+}
+
+// aheadWanted reports whether netpoll's reads should be off for
+// read-ahead with n bytes of input held: past the limit they go off, and
+// they stay off until OnRequest has decoded the input down to half of it
+// (which is more than a whole frame: inputLimit is at least HighWater
+// plus two largest frames). OnRequest only.
+func (r *rx) aheadWanted(n int) bool {
+	if n > r.aheadAt {
+		return true
+	}
+	if n < r.aheadAt/2 {
+		return false
+	}
+	return r.ahead
+}
+
+// readAhead switches netpoll's reads off (true) for read-ahead, or back
+// on; a no-op without a read switch, or if they already are. OnRequest
+// only (outside pause, which switches them itself).
+func (r *rx) readAhead(off bool) {
+	if r.l.rs == nil || r.ahead == off {
+		return
+	}
+	r.ahead = off
+	r.l.setReadsOff(off)
 }
 
 // stop ends decoding with err (OnRequest).
@@ -280,13 +321,14 @@ func (r *rx) readErr(err error) error {
 // decoding resumes regardless, as the input can no longer grow; or the
 // link was closed). Meanwhile netpoll's reads of the socket are switched
 // off where that is possible (readSwitch), so the peer's bytes wait in the
-// kernel and the TCP window stops the peer. Where it is not (or no longer:
-// Tx.Close switches them on for good), netpoll keeps reading into its
-// buffer, and once the input held reaches recvInputLimit the application
-// is deemed not receiving: the link is closed with ErrInputOverflow after
-// the frames queued. Nothing tells OnRequest that netpoll read more, so
-// the input is looked at on a timer that starts short and backs off
-// (pausePollMin to pausePollMax). netpoll's own read timeout cannot be the
+// kernel and the TCP window stops the peer; they stay off after it while
+// the input held is over the read-ahead limit (readAhead). Where that is
+// not possible (or no longer: Tx.Close switches them on for good), netpoll
+// keeps reading into its buffer, and once the input held reaches
+// recvInputLimit the application is deemed not receiving: the link is
+// closed with ErrInputOverflow after the frames queued. Nothing tells
+// OnRequest that netpoll read more, so the input is looked at on a timer
+// that starts short and backs off (pausePollMin to pausePollMax). netpoll's own read timeout cannot be the
 // clock: on a connection made from a descriptor it has no remote address,
 // and timing out dereferences it.
 func (r *rx) pause() {
@@ -297,7 +339,13 @@ func (r *rx) pause() {
 	d := pausePollMin
 	if r.l.rs != nil {
 		r.l.setReadsOff(true)
-		defer r.l.setReadsOff(false)
+		// Back on only if the input held is not too far ahead of
+		// decoding (readAhead): netpoll holds what it read before reads
+		// went off, and Recv took only HighWater-LowWater of it.
+		defer func() {
+			r.ahead = r.aheadWanted(rd.Len())
+			r.l.setReadsOff(r.ahead)
+		}()
 	}
 	r.paused.Store(true)
 	defer r.paused.Store(false)
