@@ -232,3 +232,66 @@ func TestEchoThenSlotPausesAtTheMark(t *testing.T) {
 		t.Fatalf("wrote %d bytes, want %d (every frame twice)", len(f.rec), want)
 	}
 }
+
+// FuzzServiceEcho feeds a stream of frames (sizes and reply modes chosen
+// by the fuzzer, some larger than the 64 KiB assembly threshold) to one
+// served connection in chunks whose boundaries the fuzzer chooses, one
+// read event per chunk, and checks every byte written against expect.
+// Between events the consumed input is overwritten, as gnet reuses its
+// buffers, so an echo still referring to an old window would show.
+// r[verify serve.handler] r[verify serve.reply] r[verify wire.frame]
+func FuzzServiceEcho(f *testing.F) {
+	f.Add([]byte{10, 'E', 20, 'S', 30, 'M', 3, 'P', 9, 'D', 4, 'K', 7, 'A', 8, 'X'}, []byte{5, 1, 200, 3})
+	f.Add([]byte{255, 'E', 12, 'E', 255, 'M', 1, 'E'}, []byte{0, 90, 17, 255, 255})
+	f.Fuzz(func(t *testing.T, spec, cuts []byte) {
+		const modes = "ESMPDKAX"
+		var stream []byte
+		for i := 0; i+1 < len(spec) && len(stream) < 1<<20; i += 2 {
+			n := 2 + int(spec[i])
+			if spec[i] == 255 {
+				n = assembleMin + 1000 // assembled in a pool buffer
+			}
+			p := make([]byte, n)
+			for k := range p {
+				p[k] = byte(i + 7*k)
+			}
+			p[0] = modes[int(spec[i+1])%len(modes)]
+			stream = append(stream, frame(p)...)
+		}
+		want := expect(stream)
+		fc := &fakeGnetConn{rec: []byte{}}
+		c := fakeServed(echoModes, fc)
+		rest := stream
+		for i := 0; len(rest) > 0; i++ {
+			n := len(rest)
+			if i < len(cuts) {
+				n = min(n, 1+int(cuts[i])*int(cuts[i])) // 1 B .. 64 KiB
+			}
+			for k := range fc.off { // what gnet no longer holds is reused
+				fc.in[k] = 0xee
+			}
+			fc.in = append(fc.in[:0], fc.in[fc.off:]...)
+			fc.off = 0
+			fc.in = append(fc.in, rest[:n]...)
+			rest = rest[n:]
+			if a := c.e.OnTraffic(fc); a != gn.None {
+				t.Fatalf("event %d: OnTraffic = %v", i, a)
+			}
+		}
+		if !bytes.Equal(fc.rec, want) {
+			t.Fatalf("wrote %d bytes, want %d; first difference at %d", len(fc.rec), len(want), firstDiff(fc.rec, want))
+		}
+		if q := c.Stats().QueuedBytes; q != 0 {
+			t.Fatalf("%d bytes still queued", q)
+		}
+	})
+}
+
+func firstDiff(a, b []byte) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}

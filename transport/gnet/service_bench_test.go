@@ -58,6 +58,12 @@ func (f *fakeGnetConn) Discard(n int) (int, error) {
 	return n, nil
 }
 
+func (f *fakeGnetConn) Read(p []byte) (int, error) {
+	n := copy(p, f.in[f.off:])
+	f.off += n
+	return n, nil
+}
+
 func (f *fakeGnetConn) InboundBuffered() int        { return len(f.in) - f.off }
 func (f *fakeGnetConn) OutboundBuffered() int       { return 0 }
 func (f *fakeGnetConn) Write(b []byte) (int, error) { f.record(b); f.out += len(b); return len(b), nil }
