@@ -199,7 +199,8 @@ func TestPushConnAllocs(t *testing.T) {
 	if c.tx.Load() != nil {
 		t.Fatal("a push conn made its Tx before any Alloc")
 	}
-	if c.sendTx() != c.sendTx() || c.tx.Load() == nil {
+	first := c.sendTx()
+	if first == nil || c.sendTx() != first || c.tx.Load() != first {
 		t.Fatal("sendTx does not make one Tx and keep it")
 	}
 }
