@@ -255,8 +255,14 @@ func nonReadingPeer(t *testing.T, switchReads bool) {
 		if werr == nil {
 			t.Fatal("the peer sent 64 MiB without its connection being closed")
 		}
-		if h := maxHeld.v.Load(); h < limit || h > limit+netpollMaxRead {
-			t.Fatalf("closed holding %d bytes of input, want the limit %d plus at most one netpoll read (%d)", h, limit, netpollMaxRead)
+		// Closed only past the limit, and long before the 64 MiB the peer
+		// sends: netpoll's poller reads up to netpollMaxRead at a time on
+		// its own goroutine, and may read again before the paused worker,
+		// woken by the read that crossed the limit, looks (seen: two more
+		// reads on a loaded machine under -tags framelinkdebug), so the
+		// bound allows a few reads past the limit.
+		if h := maxHeld.v.Load(); h < limit || h > limit+4*netpollMaxRead {
+			t.Fatalf("closed holding %d bytes of input, want the limit %d plus at most a few netpoll reads (%d each)", h, limit, netpollMaxRead)
 		}
 	}
 	if q := maxQ.v.Load(); q > high+reply+4 {
