@@ -11,3 +11,8 @@ import (
 //
 // r[verify serve.shutdown]
 func TestServeShutdownBusyPeer(t *testing.T) { servetest.ShutdownBusyPeer(t, Serve) }
+
+// Conn.Echo mixed with Send, slots and partial echoes, over split and
+// coalesced reads: the same replies, in order, on every engine.
+// r[verify serve.reply] r[verify serve.handler]
+func TestServeEchoMixed(t *testing.T) { servetest.EchoMixed(t, Serve) }
