@@ -13,10 +13,13 @@ import (
 	"github.com/framelink/framelink"
 )
 
-// replyModes answers each frame according to its payload's first byte,
-// mixing Conn.Echo (in place where the engine can) with copies; want
-// computes the same replies independently of any engine.
-var replyModes = framelink.HandlerFuncs{Frame: func(c framelink.Conn, p []byte) {
+// ReplyModes answers each frame according to its payload's first byte,
+// mixing Conn.Echo (in place where the engine can) with copies: 'E' Echo,
+// 'S' Send, 'M' modify the last byte then Echo, 'P' Echo of payload[1:],
+// 'D' Echo twice, 'K' no reply, 'A' Echo then a 3-byte slot, 'X' a
+// 1-byte Send then Echo. Replies computes the same replies independently
+// of any engine. Payloads are at least 2 bytes.
+var ReplyModes = framelink.HandlerFuncs{Frame: func(c framelink.Conn, p []byte) {
 	switch p[0] {
 	case 'E': // the echo
 		_ = c.Echo(p)
@@ -47,8 +50,8 @@ func wireFrame(p []byte) []byte {
 	return append(binary.LittleEndian.AppendUint32(nil, uint32(len(p))), p...)
 }
 
-// want is what replyModes sends for the frames of stream.
-func want(stream []byte) []byte {
+// Replies is what ReplyModes sends for the frames (wire bytes) of stream.
+func Replies(stream []byte) []byte {
 	var out []byte
 	for len(stream) > 0 {
 		n := int(binary.LittleEndian.Uint32(stream))
@@ -85,7 +88,7 @@ func want(stream []byte) []byte {
 // whether it echoes in place or copies.
 func EchoMixed(t *testing.T, serve Serve) {
 	t.Helper()
-	srv, err := serve("tcp", "127.0.0.1:0", replyModes, framelink.Options{})
+	srv, err := serve("tcp", "127.0.0.1:0", ReplyModes, framelink.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +114,7 @@ func EchoMixed(t *testing.T, serve Serve) {
 		p[0] = modes[r.IntN(len(modes))]
 		stream = append(stream, wireFrame(p)...)
 	}
-	expect := want(stream)
+	expect := Replies(stream)
 
 	c, err := net.Dial("tcp", srv.Addr().String())
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	gn "github.com/panjf2000/gnet/v2"
 
 	"github.com/framelink/framelink"
+	"github.com/framelink/framelink/internal/servetest"
 )
 
 // Echo's in-place path (echo.go), checked on one read event over an
@@ -31,64 +32,6 @@ func fakeServedWith(h framelink.Handler, f *fakeGnetConn, o framelink.Options) *
 	c := newConn(e, &e.opts, false)
 	c.bind(f)
 	return c
-}
-
-// echoModes is a handler whose reply to each frame depends on the
-// payload's first byte; expect computes the same replies independently.
-var echoModes = framelink.HandlerFuncs{Frame: func(c framelink.Conn, p []byte) {
-	switch p[0] {
-	case 'E': // the echo
-		_ = c.Echo(p)
-	case 'S': // a copy
-		_ = c.Send(p)
-	case 'M': // modified before Echo: the modified bytes are sent
-		p[len(p)-1] ^= 0xff
-		_ = c.Echo(p)
-	case 'P': // part of the payload: copied unless the bytes before it match its header
-		_ = c.Echo(p[1:])
-	case 'D': // twice
-		_ = c.Echo(p)
-		_ = c.Echo(p)
-	case 'K': // no reply
-	case 'A': // echo, then a slot: the slot follows
-		_ = c.Echo(p)
-		if s, err := c.Alloc(3); err == nil {
-			copy(s.Bytes(), "abc")
-			_ = s.Commit()
-		}
-	case 'X': // a Send, then the echo behind it
-		_ = c.Send([]byte("x"))
-		_ = c.Echo(p)
-	}
-}}
-
-// expect is what echoModes sends for in's frames.
-func expect(in []byte) []byte {
-	var out []byte
-	for len(in) > 0 {
-		n := int(binary.LittleEndian.Uint32(in))
-		p := append([]byte(nil), in[4:4+n]...)
-		in = in[4+n:]
-		switch p[0] {
-		case 'E', 'S':
-			out = append(out, frame(p)...)
-		case 'M':
-			p[len(p)-1] ^= 0xff
-			out = append(out, frame(p)...)
-		case 'P':
-			out = append(out, frame(p[1:])...)
-		case 'D':
-			out = append(out, frame(p)...)
-			out = append(out, frame(p)...)
-		case 'A':
-			out = append(out, frame(p)...)
-			out = append(out, frame([]byte("abc"))...)
-		case 'X':
-			out = append(out, frame([]byte("x"))...)
-			out = append(out, frame(p)...)
-		}
-	}
-	return out
 }
 
 // r[verify serve.reply] r[verify serve.handler]
@@ -127,9 +70,9 @@ func TestEchoMixedOrder(t *testing.T) {
 			p[0] = modes[r.IntN(len(modes))]
 			in = append(in, frame(p)...)
 		}
-		want := expect(in)
+		want := servetest.Replies(in)
 		f := &fakeGnetConn{in: append([]byte(nil), in...), rec: []byte{}}
-		c := fakeServed(echoModes, f)
+		c := fakeServed(servetest.ReplyModes, f)
 		if got := c.e.OnTraffic(f); got != gn.None {
 			t.Fatalf("seed %d: OnTraffic = %v", seed, got)
 		}
@@ -258,9 +201,9 @@ func FuzzServiceEcho(f *testing.F) {
 			p[0] = modes[int(spec[i+1])%len(modes)]
 			stream = append(stream, frame(p)...)
 		}
-		want := expect(stream)
+		want := servetest.Replies(stream)
 		fc := &fakeGnetConn{rec: []byte{}}
-		c := fakeServed(echoModes, fc)
+		c := fakeServed(servetest.ReplyModes, fc)
 		rest := stream
 		for i := 0; len(rest) > 0; i++ {
 			n := len(rest)
