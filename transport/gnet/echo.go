@@ -131,9 +131,7 @@ func (c *conn) endWindow() {
 
 	_, _ = c.gc.Write(b)
 	if !c.dead { // a failed write closes c in gnet, which runs onClose first
-		out := c.gc.OutboundBuffered()
-		c.budget.Sub(len(b) - (out - c.gnetOut))
-		c.gnetOut = out
+		c.wroteGnet(len(b))
 	}
 
 	c.mu.Lock()

@@ -245,6 +245,14 @@ func (c *conn) writeGnet(bp *[][]byte, off int) {
 	if c.dead {
 		return
 	}
+	c.wroteGnet(total)
+}
+
+// wroteGnet accounts for total bytes just handed to gnet's Write or
+// Writev (loop): what gnet did not keep in its outbound buffer reached the
+// kernel and leaves the budget; the rest leaves it as gnet drains it
+// (syncOut).
+func (c *conn) wroteGnet(total int) {
 	out := c.gc.OutboundBuffered()
 	c.budget.Sub(total - (out - c.gnetOut))
 	c.gnetOut = out
