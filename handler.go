@@ -45,6 +45,15 @@ type Conn interface {
 	// fine. Any other slice, or a call outside OnFrame, is copied exactly
 	// as by Send.
 	Echo(payload []byte) error
+	// EchoBatch sends every frame of b on c, in order, each as Echo
+	// would: where b is the batch being delivered to the OnBatch call in
+	// progress on c (or a run of its frames, made with NewBatch), an
+	// engine may write its bytes from its input buffer instead of copying
+	// them (gnet does), so the handler must not modify them afterwards.
+	// Any other batch is copied, as by Send for each frame. A frame over
+	// c's MaxFrame fails the call with ErrFrameTooLarge and nothing of b
+	// is sent; an empty b sends nothing.
+	EchoBatch(b Batch) error
 	// Close closes the connection after the frames already committed are
 	// written (best effort). It is idempotent.
 	Close() error
@@ -83,12 +92,35 @@ func (h HandlerFuncs) OnClose(c Conn, err error) {
 	}
 }
 
-// EchoHandler sends every frame back unchanged, with Conn.Echo.
+// BatchHandler is a Handler that takes its frames a read at a time, as a
+// hand-written event-loop server does. When the Handler given to an
+// engine's Serve implements it, the engine calls OnBatch instead of
+// OnFrame: every frame is delivered in exactly one OnBatch call, in order,
+// and each call holds at least one frame. A batch holds the whole frames
+// that one read brought in, at most as many bytes as the connection's
+// output has room for under its high-water mark (but at least one frame),
+// so a handler that answers a batch with one frame per frame, no larger,
+// keeps its output within the mark plus one frame, as with OnFrame. A
+// frame assembled from several reads comes in a batch of its own.
+//
+// OnBatch runs where OnFrame would (on the event loop for netpoll and
+// gnet) and must not block. b is valid only until OnBatch returns.
+type BatchHandler interface {
+	Handler
+	OnBatch(c Conn, b Batch)
+}
+
+// EchoHandler sends every frame back unchanged, with Conn.Echo, or with
+// Conn.EchoBatch a batch at a time (it is a BatchHandler).
+// r[impl serve.handler]
 type EchoHandler struct{}
 
 func (EchoHandler) OnOpen(Conn)                    {}
 func (EchoHandler) OnFrame(c Conn, payload []byte) { _ = c.Echo(payload) }
+func (EchoHandler) OnBatch(c Conn, b Batch)        { _ = c.EchoBatch(b) }
 func (EchoHandler) OnClose(Conn, error)            {}
+
+var _ BatchHandler = EchoHandler{}
 
 // Listener accepts links for the pull API (r[serve.pull]).
 type Listener interface {

@@ -325,6 +325,31 @@ func (c *conn) sendLocked(p []byte) error {
 	*seg = appendFrame(*seg, p)
 	c.outFrames++
 	c.outBytes += len(p)
+	return c.committedLocked(n)
+}
+
+// sendWireLocked is sendLocked for frames already encoded: wire holds
+// frames whole frames with payload bytes of payload in all (c.mu held; it
+// unlocks it).
+func (c *conn) sendWireLocked(wire []byte, frames, payload int) error {
+	if c.closed || c.closeAsked || c.txClosing || c.wrShut { // see sink.Commit
+		c.mu.Unlock()
+		return framelink.ErrClosed
+	}
+	if c.spanHi != c.spanLo {
+		c.sealSpanLocked()
+	}
+	seg := c.segLocked(len(wire))
+	*seg = append(*seg, wire...)
+	c.outFrames += frames
+	c.outBytes += payload
+	return c.committedLocked(len(wire))
+}
+
+// committedLocked counts n bytes just appended to pending and starts a
+// write if a commit outside a loop run needs one (c.mu held; it unlocks
+// it).
+func (c *conn) committedLocked(n int) error {
 	if c.inLoop && c.wo == nil {
 		c.deferLocked(n)
 		c.mu.Unlock()

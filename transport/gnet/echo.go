@@ -44,6 +44,42 @@ func (c *conn) Echo(p []byte) error {
 	if !ok {
 		return c.sendLocked(p)
 	}
+	c.extendSpanLocked(hdr, end, 1, len(p))
+	return nil
+}
+
+// EchoBatch implements framelink.Conn. Inside OnBatch, with b (or a run of
+// its frames) in the window being walked, it costs no copy and no work
+// per frame: the batch's bytes are written from gnet's input buffer when
+// the walk ends, as Echo's are. The handler must not modify b's bytes
+// afterwards. Any other batch is copied into the pending output at once.
+// Safe from any goroutine.
+// r[impl serve.reply] r[impl link.tx.coalesce]
+func (c *conn) EchoBatch(b framelink.Batch) error {
+	if err := codec.CheckSize(uint64(b.Largest()), c.opts.MaxFrame); err != nil {
+		return err
+	}
+	w := b.Bytes()
+	if len(w) == 0 {
+		return nil
+	}
+	payload := len(w) - b.Len()*codec.HeaderSize
+	c.mu.Lock()
+	if c.win == nil || c.writing || c.closed || c.closeAsked || c.txClosing || c.wrShut {
+		return c.sendWireLocked(w, b.Len(), payload)
+	}
+	hdr, ok := inWindow(c.win, w)
+	if !ok {
+		return c.sendWireLocked(w, b.Len(), payload)
+	}
+	c.extendSpanLocked(hdr, hdr+len(w), b.Len(), payload)
+	return nil
+}
+
+// extendSpanLocked makes c.win[hdr:end], which holds frames whole frames
+// with payload bytes of payload, the end of the echoed span (c.mu held; it
+// unlocks it).
+func (c *conn) extendSpanLocked(hdr, end, frames, payload int) {
 	if c.spanHi != c.spanLo && c.spanHi != hdr {
 		c.sealSpanLocked() // not contiguous with the open span
 	}
@@ -51,11 +87,20 @@ func (c *conn) Echo(p []byte) error {
 		c.spanLo = hdr
 	}
 	c.spanHi = end
-	c.outFrames++
-	c.outBytes += len(p)
+	c.outFrames += frames
+	c.outBytes += payload
 	c.deferLocked(end - hdr) // c.win is set only while the loop runs
 	c.mu.Unlock()
-	return nil
+}
+
+// inWindow reports whether w lies within win, and at which offset.
+func inWindow(win, w []byte) (off int, ok bool) {
+	// Wraps to a negative int when w starts before win.
+	off = int(uintptr(unsafe.Pointer(unsafe.SliceData(w))) - uintptr(unsafe.Pointer(unsafe.SliceData(win))))
+	if off < 0 || off > len(win)-len(w) {
+		return 0, false
+	}
+	return off, true
 }
 
 // echoSpan locates p in win: the offsets of its header and its end, and
@@ -85,16 +130,21 @@ func (c *conn) sealSpanLocked() {
 	*seg = append(*seg, b...)
 }
 
-// beginWindow records the window decode is about to walk (loop). Echo
+// beginWindow records the window decode is about to walk (loop), and
+// returns the output's room under its high-water mark (for a batch). Echo
 // spans are made only in a loop run's own decode, not at the end of
 // stream (onClose), whose input goes through other buffers.
-func (c *conn) beginWindow(win []byte) {
-	if c.rx != nil || c.draining {
-		return
+func (c *conn) beginWindow(win []byte) (room int64) {
+	if c.rx != nil {
+		return 0
 	}
 	c.mu.Lock()
-	c.win = win
+	if !c.draining {
+		c.win = win
+	}
+	room = c.outputRoomLocked()
 	c.mu.Unlock()
+	return room
 }
 
 // endWindow ends the walk over c.win before decode Discards it (loop):

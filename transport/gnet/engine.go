@@ -22,8 +22,9 @@ import (
 type engine struct {
 	gn.BuiltinEventEngine
 
-	h        framelink.Handler // push API; nil for pull
-	opts     framelink.Options // server engines: every conn's options
+	h        framelink.Handler      // push API; nil for pull
+	bh       framelink.BatchHandler // h, if it takes batches
+	opts     framelink.Options      // server engines: every conn's options
 	pull     bool
 	acc      *acceptor // Listen only
 	timeouts bool
@@ -48,6 +49,7 @@ type engine struct {
 
 func newEngine(o framelink.Options, h framelink.Handler, pull bool) *engine {
 	e := &engine{h: h, opts: o, pull: pull, t0: time.Now(), booted: make(chan struct{}), done: make(chan struct{})}
+	e.bh, _ = h.(framelink.BatchHandler)
 	e.tickBase = 100 * time.Millisecond
 	if m := minPositive(o.FrameTimeout, o.IdleTimeout); m > 0 {
 		e.timeouts = true

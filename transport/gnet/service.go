@@ -200,7 +200,8 @@ func (c *conn) maybeShutWrite() {
 // OnTraffic only when new bytes arrive, so nothing may be left that could
 // be delivered now. A frame that is contiguous in gnet's memory is passed
 // as a view (Peek) and Discarded after the callback; a large frame is
-// assembled in a pool buffer as it arrives.
+// assembled in a pool buffer as it arrives. A BatchHandler gets the whole
+// frames of the window at once (as many as the output has room for).
 // r[impl wire.max] r[impl serve.handler] r[impl transport.gnet]
 //
 // It reports whether it stopped because the connection became paused with
@@ -243,9 +244,28 @@ func (c *conn) decode() (pausedEarly bool) {
 		}
 		// Echoes of frames in win are written from it before it is
 		// Discarded (echo.go): every exit below goes through finishWindow.
-		c.beginWindow(win)
+		room := c.beginWindow(win)
 		done := 0
 		for {
+			if bh := c.e.bh; bh != nil {
+				if b := framelink.CutBatch(win[done:], max, int(min(room, math.MaxInt32))); b.Len() > 0 {
+					// r[impl serve.handler]: one OnBatch for the run.
+					c.frameDone()
+					c.deliverBatch(bh, b)
+					done += len(b.Bytes())
+					if c.dead {
+						return false
+					}
+					if c.userClosed.Load() || c.paused() {
+						if !c.finishWindow(done) {
+							return false
+						}
+						return gc.InboundBuffered() > 0 && !c.userClosed.Load()
+					}
+					room = c.outputRoom()
+					continue
+				}
+			}
 			p, adv, need, err := codec.Split(win[done:], max)
 			if err != nil {
 				// Closed at once; the declared size is never buffered.
@@ -257,10 +277,19 @@ func (c *conn) decode() (pausedEarly bool) {
 			if p == nil {
 				if need > assembleMin {
 					// Assemble in a frame-sized pool buffer as it arrives.
+					// A BatchHandler's frame is assembled with its
+					// header, to be handed over as a batch of one.
+					hdr := 0
+					if c.e.bh != nil {
+						hdr = codec.HeaderSize
+					}
+					part := pool.Get(need - codec.HeaderSize + hdr)
+					copy(part, win[done:done+hdr])
 					if !c.finishWindow(done + codec.HeaderSize) {
+						pool.Put(part)
 						return false
 					}
-					c.partial = pool.Get(need - codec.HeaderSize)
+					c.partial, c.have = part, hdr
 					c.frameStarted()
 					break
 				}
@@ -271,7 +300,7 @@ func (c *conn) decode() (pausedEarly bool) {
 				return false
 			}
 			c.frameDone()
-			c.deliverView(p)
+			c.deliverView(win[done : done+adv])
 			done += adv
 			if c.dead {
 				return false
@@ -317,9 +346,11 @@ func (c *conn) frameDone() {
 	c.lastFrame = c.now
 }
 
-// deliverView hands a payload that points into gnet's memory: the handler
-// sees it until OnFrame returns; a pull link copies it into a pool buffer.
-func (c *conn) deliverView(p []byte) {
+// deliverView hands over one whole frame, wire (header included), that
+// points into gnet's memory: the handler sees it until OnFrame (or
+// OnBatch) returns; a pull link copies its payload into a pool buffer.
+func (c *conn) deliverView(wire []byte) {
+	p := wire[codec.HeaderSize:]
 	if c.rx != nil {
 		c.counters.In(len(p))
 		b := pool.Get(len(p))
@@ -327,9 +358,34 @@ func (c *conn) deliverView(p []byte) {
 		c.rx.push(b)
 		return
 	}
+	if bh := c.e.bh; bh != nil {
+		c.deliverBatch(bh, framelink.CutBatch(wire, c.opts.MaxFrame, 0))
+		return
+	}
 	c.inFrames++
 	c.inBytes += len(p)
 	c.e.h.OnFrame(c, p)
+}
+
+// deliverBatch hands b, whole frames in gnet's memory or in a pool
+// buffer, to OnBatch.
+func (c *conn) deliverBatch(bh framelink.BatchHandler, b framelink.Batch) {
+	c.inFrames += b.Len()
+	c.inBytes += len(b.Bytes()) - b.Len()*codec.HeaderSize
+	bh.OnBatch(c, b)
+}
+
+// outputRoom is how many more bytes c's output takes before its
+// high-water mark (loop).
+func (c *conn) outputRoom() int64 {
+	c.mu.Lock()
+	r := c.outputRoomLocked()
+	c.mu.Unlock()
+	return r
+}
+
+func (c *conn) outputRoomLocked() int64 {
+	return int64(c.opts.HighWater) - c.budget.Queued() - int64(c.unacct)
 }
 
 // publishIn adds the push frames counted during this loop run to the
@@ -342,15 +398,22 @@ func (c *conn) publishIn() {
 	}
 }
 
-// deliverOwned hands a payload assembled in a pool buffer.
-func (c *conn) deliverOwned(p []byte) {
-	c.counters.In(len(p))
+// deliverOwned hands a frame assembled in a pool buffer: the payload
+// alone, or for a BatchHandler the whole frame, header included.
+func (c *conn) deliverOwned(buf []byte) {
 	if c.rx != nil {
-		c.rx.push(p)
+		c.counters.In(len(buf))
+		c.rx.push(buf)
 		return
 	}
-	c.e.h.OnFrame(c, p)
-	pool.Put(p)
+	if bh := c.e.bh; bh != nil {
+		c.counters.In(len(buf) - codec.HeaderSize)
+		bh.OnBatch(c, framelink.CutBatch(buf, c.opts.MaxFrame, 0))
+	} else {
+		c.counters.In(len(buf))
+		c.e.h.OnFrame(c, buf)
+	}
+	pool.Put(buf)
 }
 
 // checkTimeouts closes c if its frame or idle timeout expired.
@@ -531,7 +594,7 @@ func (c *conn) drainKernel() (incomplete bool) {
 			if pl == nil {
 				break
 			}
-			c.deliverView(pl)
+			c.deliverView(carry[off : off+adv])
 			off += adv
 		}
 		carry = carry[:copy(carry, carry[off:])]

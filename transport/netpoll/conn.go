@@ -191,6 +191,20 @@ func (c *sconn) Send(p []byte) error {
 // netpoll's Writer is the write buffer; there is no second copy to save).
 func (c *sconn) Echo(p []byte) error { return c.Send(p) }
 
+// EchoBatch implements framelink.Conn: Send for each frame of b, after
+// checking every frame against MaxFrame.
+func (c *sconn) EchoBatch(b framelink.Batch) error {
+	if err := codec.CheckSize(uint64(b.Largest()), c.max); err != nil {
+		return err
+	}
+	for p := range b.All() {
+		if err := c.Send(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Close implements framelink.Conn: no more frames are delivered or
 // accepted, the frames committed so far are flushed, then the connection
 // closes and OnClose(c, nil) follows. Idempotent, any goroutine.

@@ -305,6 +305,20 @@ func (c *sconn) Send(p []byte) error { return c.send(p) }
 // keeping them until the write).
 func (c *sconn) Echo(p []byte) error { return c.send(p) }
 
+// EchoBatch implements framelink.Conn: Send for each frame of b, after
+// checking every frame against MaxFrame.
+func (c *sconn) EchoBatch(b framelink.Batch) error {
+	if err := codec.CheckSize(uint64(b.Largest()), c.s.opts.MaxFrame); err != nil {
+		return err
+	}
+	for p := range b.All() {
+		if err := c.send(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Close implements framelink.Conn: the serving goroutine writes what was
 // committed, closes the connection and calls OnClose with nil. Later
 // Sends return ErrClosed. Idempotent; safe from any goroutine. The flush

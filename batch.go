@@ -1,0 +1,100 @@
+package framelink
+
+import (
+	"encoding/binary"
+	"io"
+	"iter"
+)
+
+// batchHeader is the size of a frame's length header (codec.HeaderSize;
+// the codec package imports this one).
+const batchHeader = 4
+
+// A Batch is a run of whole frames, in order, held as they are on the
+// wire: each frame a 4-byte little-endian payload length followed by the
+// payload. An engine hands a BatchHandler every whole frame that one read
+// brought in as one Batch, usually straight from its input buffer.
+//
+// A Batch is a small value that does not own its bytes: one passed to
+// OnBatch is valid only until OnBatch returns (copy what you keep), like
+// OnFrame's payload. The zero Batch holds no frames.
+type Batch struct {
+	wire    []byte
+	n       int
+	largest int
+}
+
+// NewBatch checks that wire is a run of whole frames whose payloads are
+// at most maxFrame bytes each and returns it as a Batch over the same
+// memory (it does not copy). It is how a handler makes a Batch of its own
+// to send with Conn.EchoBatch.
+//
+// The error is a *FrameTooLargeError (matching ErrFrameTooLarge) for a
+// header that declares more than maxFrame, or io.ErrUnexpectedEOF if wire
+// ends inside a frame. It may be called from any goroutine.
+func NewBatch(wire []byte, maxFrame uint32) (Batch, error) {
+	b := CutBatch(wire, maxFrame, len(wire))
+	if off := len(b.wire); off < len(wire) {
+		if len(wire)-off >= batchHeader {
+			if n := binary.LittleEndian.Uint32(wire[off:]); n > maxFrame {
+				return Batch{}, &FrameTooLargeError{Size: uint64(n), Max: maxFrame}
+			}
+		}
+		return Batch{}, io.ErrUnexpectedEOF
+	}
+	return b, nil
+}
+
+// CutBatch returns the run of whole frames at the start of wire as a
+// Batch over the same memory, and is how engines build what they pass to
+// OnBatch: len(b.Bytes()) is how much of wire it took. It stops before a
+// frame that is incomplete, whose header declares more than maxFrame, or
+// that would take the batch past limit bytes; a whole first frame is
+// taken whatever limit says. It may be called from any goroutine.
+func CutBatch(wire []byte, maxFrame uint32, limit int) Batch {
+	var b Batch
+	off := 0
+	for len(wire)-off >= batchHeader {
+		n := binary.LittleEndian.Uint32(wire[off:])
+		if n > maxFrame || uint64(len(wire)-off-batchHeader) < uint64(n) {
+			break
+		}
+		end := off + batchHeader + int(n)
+		if end > limit && b.n > 0 {
+			break
+		}
+		off = end
+		b.n++
+		b.largest = max(b.largest, int(n))
+	}
+	b.wire = wire[:off:off]
+	return b
+}
+
+// Len returns the number of frames in b.
+func (b Batch) Len() int { return b.n }
+
+// Bytes returns b's frames as they are on the wire, headers included. The
+// slice is b's own memory: valid as long as b is, not to be modified.
+func (b Batch) Bytes() []byte { return b.wire }
+
+// Largest returns the length of b's largest payload (0 for an empty b).
+func (b Batch) Largest() int { return b.largest }
+
+// All yields each frame's payload in order. A payload is a view into b's
+// memory, valid as long as b is:
+//
+//	for payload := range b.All() { ... }
+func (b Batch) All() iter.Seq[[]byte] {
+	return func(yield func([]byte) bool) {
+		w := b.wire
+		for len(w) >= batchHeader {
+			n := int(binary.LittleEndian.Uint32(w))
+			p := w[batchHeader : batchHeader+n : batchHeader+n]
+			w = w[batchHeader+n:]
+			if !yield(p) {
+				return
+			}
+		}
+	}
+}
