@@ -18,3 +18,6 @@ func TestServeShutdownBusyPeer(t *testing.T) { servetest.ShutdownBusyPeer(t, Ser
 // coalesced reads: the same replies, in order, on every engine.
 // r[verify serve.reply] r[verify serve.handler]
 func TestServeEchoMixed(t *testing.T) { servetest.EchoMixed(t, Serve) }
+
+// r[verify serve.handler] r[verify serve.reply]
+func TestServeBatchMixed(t *testing.T) { servetest.BatchMixed(t, Serve) }
