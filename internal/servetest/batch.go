@@ -16,7 +16,7 @@ import (
 	"github.com/framelink/framelink"
 )
 
-// batchModes is a framelink.BatchHandler that answers each frame of a
+// BatchModes is a framelink.BatchHandler that answers each frame of a
 // batch according to its payload's first byte: a run of 'B' frames with
 // one EchoBatch of that run (in place where the engine can), 'Y' with an
 // EchoBatch of a batch of its own (a copy), 'Z' with an EchoBatch of the
@@ -24,7 +24,7 @@ import (
 // replies do not depend on where the engine cut its batches. It checks
 // the contract as it goes: OnFrame never called, no empty batch, no batch
 // beyond the output's room under the high-water mark (but one frame).
-type batchModes struct {
+type BatchModes struct {
 	highWater int
 	frames    atomic.Int64 // frames delivered
 	onFrame   atomic.Int64 // OnFrame calls: must stay 0
@@ -32,13 +32,34 @@ type batchModes struct {
 	problems  []string
 }
 
-func (h *batchModes) OnOpen(framelink.Conn)         {}
-func (h *batchModes) OnClose(framelink.Conn, error) {}
-func (h *batchModes) OnFrame(framelink.Conn, []byte) {
+// NewBatchModes returns a BatchModes for connections whose HighWater is
+// highWater.
+func NewBatchModes(highWater int) *BatchModes { return &BatchModes{highWater: highWater} }
+
+// Verify reports, on t, what broke the contract: a total of frames
+// delivered other than frames, any OnFrame call, and the problems seen.
+func (h *BatchModes) Verify(t testing.TB, frames int) {
+	t.Helper()
+	if n := h.frames.Load(); n != int64(frames) {
+		t.Errorf("OnBatch got %d frames in all, the client sent %d", n, frames)
+	}
+	if n := h.onFrame.Load(); n != 0 {
+		t.Errorf("OnFrame called %d times for a BatchHandler", n)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, p := range h.problems {
+		t.Error(p)
+	}
+}
+
+func (h *BatchModes) OnOpen(framelink.Conn)         {}
+func (h *BatchModes) OnClose(framelink.Conn, error) {}
+func (h *BatchModes) OnFrame(framelink.Conn, []byte) {
 	h.onFrame.Add(1)
 }
 
-func (h *batchModes) problem(format string, args ...any) {
+func (h *BatchModes) problem(format string, args ...any) {
 	h.mu.Lock()
 	if len(h.problems) < 10 {
 		h.problems = append(h.problems, fmt.Sprintf(format, args...))
@@ -46,7 +67,7 @@ func (h *batchModes) problem(format string, args ...any) {
 	h.mu.Unlock()
 }
 
-func (h *batchModes) OnBatch(c framelink.Conn, b framelink.Batch) {
+func (h *BatchModes) OnBatch(c framelink.Conn, b framelink.Batch) {
 	w := b.Bytes()
 	if b.Len() == 0 || len(w) == 0 {
 		h.problem("empty batch: Len %d, %d bytes", b.Len(), len(w))
@@ -110,8 +131,8 @@ func (h *batchModes) OnBatch(c framelink.Conn, b framelink.Batch) {
 	}
 }
 
-// batchReplies is what batchModes sends for the frames of stream.
-func batchReplies(stream []byte) []byte {
+// BatchReplies is what BatchModes sends for the frames of stream.
+func BatchReplies(stream []byte) []byte {
 	var out []byte
 	for len(stream) > 0 {
 		n := int(binary.LittleEndian.Uint32(stream))
@@ -139,7 +160,7 @@ func batchReplies(stream []byte) []byte {
 func BatchMixed(t *testing.T, serve Serve) {
 	t.Helper()
 	const highWater = 16 << 10
-	h := &batchModes{highWater: highWater}
+	h := NewBatchModes(highWater)
 	srv, err := serve("tcp", "127.0.0.1:0", h, framelink.Options{HighWater: highWater})
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +191,7 @@ func BatchMixed(t *testing.T, serve Serve) {
 		}
 		stream = append(stream, wireFrame(p)...)
 	}
-	expect := batchReplies(stream)
+	expect := BatchReplies(stream)
 
 	c, err := net.Dial("tcp", srv.Addr().String())
 	if err != nil {
@@ -206,15 +227,5 @@ func BatchMixed(t *testing.T, serve Serve) {
 		}
 		t.Errorf("replies differ from byte %d of %d", i, len(expect))
 	}
-	if n := h.frames.Load(); n != count {
-		t.Errorf("OnBatch got %d frames in all, the client sent %d", n, count)
-	}
-	if n := h.onFrame.Load(); n != 0 {
-		t.Errorf("OnFrame called %d times for a BatchHandler", n)
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, p := range h.problems {
-		t.Error(p)
-	}
+	h.Verify(t, count)
 }

@@ -5,6 +5,8 @@ package gnet
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -36,23 +38,133 @@ func fakeServedWith(h framelink.Handler, f *fakeGnetConn, o framelink.Options) *
 
 // r[verify serve.reply] r[verify serve.handler]
 func TestEchoInPlace(t *testing.T) {
-	var in []byte
-	for i := range 16 {
-		in = append(in, frame(bytes.Repeat([]byte{'E', byte(i)}, 20+i))...)
+	for _, tc := range []struct {
+		name string
+		h    framelink.Handler
+	}{
+		{"Echo per frame", framelink.HandlerFuncs{Frame: func(c framelink.Conn, p []byte) { _ = c.Echo(p) }}},
+		{"EchoBatch", framelink.EchoHandler{}},
+	} {
+		var in []byte
+		for i := range 16 {
+			in = append(in, frame(bytes.Repeat([]byte{'E', byte(i)}, 20+i))...)
+		}
+		f := &fakeGnetConn{in: in, rec: []byte{}}
+		c := fakeServed(tc.h, f)
+		if got := c.e.OnTraffic(f); got != gn.None {
+			t.Fatalf("%s: OnTraffic = %v", tc.name, got)
+		}
+		if !bytes.Equal(f.rec, in) {
+			t.Fatalf("%s: echoed %d bytes, not the %d received", tc.name, len(f.rec), len(in))
+		}
+		if f.inPlace != 1 {
+			t.Fatalf("%s: %d writes from the input window, want 1 (the whole echo, uncopied)", tc.name, f.inPlace)
+		}
+		if s := c.Stats(); s.FramesOut != 16 || s.BytesOut != uint64(len(in)-16*4) || s.QueuedBytes != 0 ||
+			s.FramesIn != 16 || s.BytesIn != uint64(len(in)-16*4) {
+			t.Fatalf("%s: stats after the echo: %+v", tc.name, s)
+		}
 	}
+}
+
+// A BatchHandler gets every whole frame of the window in one OnBatch, a
+// frame assembled from several reads alone with its header, and never
+// OnFrame; the batch is cut at the output's room under the high-water
+// mark.
+// r[verify serve.handler]
+func TestBatchDelivery(t *testing.T) {
+	var calls []int // frames per OnBatch
+	var sizes []int
+	h := &batchRecorder{on: func(c framelink.Conn, b framelink.Batch) {
+		calls = append(calls, b.Len())
+		sizes = append(sizes, len(b.Bytes()))
+		_ = c.EchoBatch(b)
+	}}
+	small := frame(bytes.Repeat([]byte{'s'}, 60))
+	big := frame(bytes.Repeat([]byte{'b'}, assembleMin+10))
+	in := append(bytes.Repeat(small, 10), big[:1000]...)
 	f := &fakeGnetConn{in: in, rec: []byte{}}
-	c := fakeServed(framelink.EchoHandler{}, f)
-	if got := c.e.OnTraffic(f); got != gn.None {
-		t.Fatalf("OnTraffic = %v", got)
+	c := fakeServed(h, f)
+	c.e.OnTraffic(f)
+	if fmt.Sprint(calls) != "[10]" {
+		t.Fatalf("OnBatch calls (frames each) %v, want [10]", calls)
 	}
-	if !bytes.Equal(f.rec, in) {
-		t.Fatalf("echoed %d bytes, not the %d received", len(f.rec), len(in))
+	f.in = append(f.in, big[1000:]...)
+	f.in = append(f.in, small...)
+	c.e.OnTraffic(f)
+	if fmt.Sprint(calls) != "[10 1 1]" || sizes[1] != len(big) {
+		t.Fatalf("OnBatch calls %v of %v bytes, want [10 1 1], the assembled frame alone with its header", calls, sizes)
 	}
-	if f.inPlace != 1 {
-		t.Fatalf("%d writes from the input window, want 1 (the whole echo, uncopied)", f.inPlace)
+	want := append(bytes.Repeat(small, 10), big...)
+	want = append(want, small...)
+	if !bytes.Equal(f.rec, want) {
+		t.Fatalf("echoed %d bytes, want %d", len(f.rec), len(want))
 	}
-	if s := c.Stats(); s.FramesOut != 16 || s.BytesOut != uint64(len(in)-16*4) || s.QueuedBytes != 0 {
-		t.Fatalf("stats after the echo: %+v", s)
+	if h.frames != 0 {
+		t.Fatalf("OnFrame called %d times", h.frames)
+	}
+
+	// A high-water mark of 300 bytes: with nothing queued, the first batch
+	// takes 4 frames of 64 bytes (256). Their echo is written when the
+	// walk over the window ends, so the next batch has 44 bytes of room:
+	// one frame, which crosses the mark. The loop pauses, writes (the fake
+	// conn takes everything), and decodes the rest the same way.
+	calls = nil
+	f = &fakeGnetConn{in: bytes.Repeat(small, 10), rec: []byte{}}
+	c = fakeServedWith(h, f, framelink.Options{HighWater: 300, LowWater: 100})
+	c.e.OnTraffic(f)
+	if fmt.Sprint(calls) != "[4 1 4 1]" {
+		t.Fatalf("OnBatch calls %v with a 300-byte high-water mark, want [4 1 4 1]", calls)
+	}
+	if !bytes.Equal(f.rec, bytes.Repeat(small, 10)) {
+		t.Fatalf("echoed %d bytes, want %d", len(f.rec), 10*len(small))
+	}
+}
+
+type batchRecorder struct {
+	frames int
+	on     func(framelink.Conn, framelink.Batch)
+}
+
+func (h *batchRecorder) OnOpen(framelink.Conn)                       {}
+func (h *batchRecorder) OnClose(framelink.Conn, error)               {}
+func (h *batchRecorder) OnFrame(framelink.Conn, []byte)              { h.frames++ }
+func (h *batchRecorder) OnBatch(c framelink.Conn, b framelink.Batch) { h.on(c, b) }
+
+// EchoBatch of a batch made elsewhere copies it; one with a frame over
+// MaxFrame sends nothing; after Close it fails with ErrClosed.
+// r[verify serve.reply] r[verify link.tx.alloc.limits] r[verify link.errors]
+func TestEchoBatchCopyAndErrors(t *testing.T) {
+	own := append(frame([]byte("abc")), frame([]byte("12345678"))...)
+	var errs []error
+	h := &batchRecorder{on: func(c framelink.Conn, _ framelink.Batch) {
+		b, err := framelink.NewBatch(own, 8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		errs = append(errs, c.EchoBatch(b))
+		own[4] = 'X' // copied at EchoBatch: the change must not show
+		big, _ := framelink.NewBatch(frame([]byte("123456789")), 9)
+		errs = append(errs, c.EchoBatch(big), c.EchoBatch(framelink.Batch{}))
+		_ = c.Close()
+		errs = append(errs, c.EchoBatch(b))
+	}}
+	f := &fakeGnetConn{in: frame([]byte("go")), rec: []byte{}}
+	c := fakeServedWith(h, f, framelink.Options{MaxFrame: 8})
+	c.e.OnTraffic(f)
+	if len(errs) != 4 || errs[0] != nil || !errors.Is(errs[1], framelink.ErrFrameTooLarge) || errs[2] != nil ||
+		!errors.Is(errs[3], framelink.ErrClosed) {
+		t.Fatalf("EchoBatch errors %v, want [nil, frame too large, nil, closed]", errs)
+	}
+	want := append(frame([]byte("abc")), frame([]byte("12345678"))...)
+	if !bytes.Equal(f.rec, want) {
+		t.Fatalf("wrote %q, want %q", f.rec, want)
+	}
+	if f.inPlace != 0 {
+		t.Fatalf("%d writes from the input window: the batch was not in it", f.inPlace)
+	}
+	if s := c.Stats(); s.FramesOut != 2 || s.BytesOut != 11 {
+		t.Fatalf("stats %+v", s)
 	}
 }
 
@@ -186,8 +298,12 @@ func TestEchoThenSlotPausesAtTheMark(t *testing.T) {
 func FuzzServiceEcho(f *testing.F) {
 	f.Add([]byte{10, 'E', 20, 'S', 30, 'M', 3, 'P', 9, 'D', 4, 'K', 7, 'A', 8, 'X'}, []byte{5, 1, 200, 3})
 	f.Add([]byte{255, 'E', 12, 'E', 255, 'M', 1, 'E'}, []byte{0, 90, 17, 255, 255})
+	f.Add([]byte{10, 'B', 20, 'B', 30, 'Y', 3, 'Z', 9, 'B', 255, 'B', 7, 'E'}, []byte{3, 100, 255, 2})
 	f.Fuzz(func(t *testing.T, spec, cuts []byte) {
-		const modes = "ESMPDKAX"
+		// With a 'B', 'Y' or 'Z' frame the handler is a BatchHandler
+		// (servetest.BatchModes), else ReplyModes.
+		const modes = "ESMPDKAXBYZ"
+		batch := bytes.ContainsAny(spec, "BYZ")
 		var stream []byte
 		for i := 0; i+1 < len(spec) && len(stream) < 1<<20; i += 2 {
 			n := 2 + int(spec[i])
@@ -201,9 +317,18 @@ func FuzzServiceEcho(f *testing.F) {
 			p[0] = modes[int(spec[i+1])%len(modes)]
 			stream = append(stream, frame(p)...)
 		}
+		frames := 0
+		for w := stream; len(w) > 0; frames++ {
+			w = w[4+binary.LittleEndian.Uint32(w):]
+		}
 		want := servetest.Replies(stream)
+		var h framelink.Handler = servetest.ReplyModes
+		bm := servetest.NewBatchModes(framelink.DefaultHighWater)
+		if batch {
+			want, h = servetest.BatchReplies(stream), bm
+		}
 		fc := &fakeGnetConn{rec: []byte{}}
-		c := fakeServed(servetest.ReplyModes, fc)
+		c := fakeServed(h, fc)
 		rest := stream
 		for i := 0; len(rest) > 0; i++ {
 			n := len(rest)
@@ -226,6 +351,9 @@ func FuzzServiceEcho(f *testing.F) {
 		}
 		if q := c.Stats().QueuedBytes; q != 0 {
 			t.Fatalf("%d bytes still queued", q)
+		}
+		if batch {
+			bm.Verify(t, frames)
 		}
 	})
 }

@@ -27,6 +27,7 @@ type fakeGnetConn struct {
 
 	rec     []byte // if non-nil, everything written is appended here
 	inPlace int    // writes whose bytes were in[...] itself (echo.go)
+	kicks   int    // loop wake-ups asked for
 }
 
 func (f *fakeGnetConn) record(b []byte) {
@@ -72,6 +73,11 @@ func (f *fakeGnetConn) Context() any                { return f.ctx }
 func (f *fakeGnetConn) SetContext(v any)            { f.ctx = v }
 func (f *fakeGnetConn) LocalAddr() net.Addr         { return nil }
 func (f *fakeGnetConn) RemoteAddr() net.Addr        { return nil }
+
+// AsyncWritev is how the conn wakes its loop (kickLocked); the tests
+// run the loop themselves.
+func (f *fakeGnetConn) AsyncWritev([][]byte, gn.AsyncCallback) error { f.kicks++; return nil }
+
 func (f *fakeGnetConn) Writev(bs [][]byte) (n int, err error) {
 	for _, b := range bs {
 		f.record(b)
