@@ -52,23 +52,18 @@ func NewBatch(wire []byte, maxFrame uint32) (Batch, error) {
 // that would take the batch past limit bytes; a whole first frame is
 // taken whatever limit says. It may be called from any goroutine.
 func CutBatch(wire []byte, maxFrame uint32, limit int) Batch {
-	var b Batch
-	off := 0
+	off, n, largest := 0, 0, uint32(0)
 	for len(wire)-off >= batchHeader {
-		n := binary.LittleEndian.Uint32(wire[off:])
-		if n > maxFrame || uint64(len(wire)-off-batchHeader) < uint64(n) {
-			break
-		}
-		end := off + batchHeader + int(n)
-		if end > limit && b.n > 0 {
+		size := binary.LittleEndian.Uint32(wire[off:])
+		end := off + batchHeader + int(size)
+		if size > maxFrame || end > len(wire) || end < off || (end > limit && n > 0) {
 			break
 		}
 		off = end
-		b.n++
-		b.largest = max(b.largest, int(n))
+		n++
+		largest = max(largest, size)
 	}
-	b.wire = wire[:off:off]
-	return b
+	return Batch{wire: wire[:off:off], n: n, largest: int(largest)}
 }
 
 // Len returns the number of frames in b.
