@@ -27,6 +27,11 @@
 // ErrFrameTooLarge; the declared size is never buffered. Pull links copy
 // each frame into a pool buffer that the Frame owns until Release.
 //
+// A framelink.BatchHandler gets, instead of one OnFrame per frame, one
+// OnBatch for every whole frame of the window (framelink.CutBatch over the
+// Peeked bytes, capped at the output's room under HighWater); an
+// assembled frame comes alone, with its header.
+//
 // # Sending
 //
 // Slots are pool buffers with the header in front (gnet has no API to
@@ -36,7 +41,9 @@
 // being delivered copies nothing (echo.go): consecutive echoes extend a
 // span of gnet's input window, written with one gnet Write before the
 // window is Discarded, which is what a hand-written gnet echo does; the
-// handler must not modify the payload after Echo. A frame committed
+// handler must not modify the payload after Echo. Conn.EchoBatch of (a run
+// of) the batch being delivered extends the span by the whole batch at
+// once. A frame committed
 // inside a callback of its connection joins the batch written when the
 // callback returns. From any other goroutine (write.go):
 //
