@@ -262,6 +262,12 @@ func (c *conn) decode() (pausedEarly bool) {
 						}
 						return gc.InboundBuffered() > 0 && !c.userClosed.Load()
 					}
+					if done == len(win) {
+						// The usual end: the window (everything gnet
+						// held) ended on a frame boundary.
+						c.finishWindow(done)
+						return false
+					}
 					room = c.outputRoom()
 					continue
 				}
