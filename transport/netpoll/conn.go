@@ -191,18 +191,24 @@ func (c *sconn) Send(p []byte) error {
 // netpoll's Writer is the write buffer; there is no second copy to save).
 func (c *sconn) Echo(p []byte) error { return c.Send(p) }
 
-// EchoBatch implements framelink.Conn: Send for each frame of b, after
-// checking every frame against MaxFrame.
+// EchoBatch implements framelink.Conn: b's frames, as they are on the
+// wire, are copied once into the output as one commit (its frames leave
+// together, in order, behind what was committed before, as for Send),
+// whether b is the batch being delivered to OnBatch or any other. There
+// is no copy to save: as for Echo, the copy is the write buffer, and b's
+// memory is not used once EchoBatch returns. A frame over MaxFrame fails
+// the call with ErrFrameTooLarge and nothing is sent; an empty b sends
+// nothing. Otherwise it fails as Send does (ErrClosed after Close). It
+// never waits. Safe from any goroutine. r[impl serve.reply]
 func (c *sconn) EchoBatch(b framelink.Batch) error {
 	if err := codec.CheckSize(uint64(b.Largest()), c.max); err != nil {
 		return err
 	}
-	for p := range b.All() {
-		if err := c.Send(p); err != nil {
-			return err
-		}
+	w := b.Bytes()
+	if len(w) == 0 {
+		return nil
 	}
-	return nil
+	return c.out.sendWire(w, b.Len(), len(w)-b.Len()*codec.HeaderSize)
 }
 
 // Close implements framelink.Conn: no more frames are delivered or
@@ -257,11 +263,16 @@ func (c *sconn) onConnect() {
 // released after. When only part of a frame is buffered it flushes the
 // replies so far and blocks in the Reader for the rest, bounded by
 // FrameTimeout (netpoll's read timeout on this connection); no goroutine
-// waits on a connection that is between frames. r[impl serve.handler]
+// waits on a connection that is between frames. A BatchHandler gets
+// OnBatch instead, for each run of whole frames that lies in one node of
+// the input buffer, up to the output's room under the high-water mark
+// (but one frame; batch.go); a frame waited for is a batch of its own.
+// The pause and read-ahead checks come between batches, as between
+// frames. r[impl serve.handler]
 // r[impl wire.max] r[impl wire.truncated]
 func (c *sconn) onRequest() {
 	r := c.conn.Reader()
-	h := c.srv.h
+	h, bh := c.srv.h, c.srv.bh
 	c.out.beginBatch()
 	// Frames and bytes received are counted once per batch, by
 	// finishBatch.
@@ -306,8 +317,24 @@ func (c *sconn) onRequest() {
 		}
 		total := advance + need
 		// l, read before, is a lower bound of what is buffered now.
+		waited := false
 		if l < total && r.Len() < total {
 			c.beforeWait(r)
+			waited = true
+		}
+		if bh != nil {
+			b, err := c.nextBatch(r, total, waited)
+			if err != nil {
+				c.readFailed(err, r)
+				break
+			}
+			frames += uint64(b.Len())
+			bytes += uint64(len(b.Bytes()) - b.Len()*codec.HeaderSize)
+			if c.idle > 0 {
+				c.lastSeen.Store(time.Now().UnixNano())
+			}
+			bh.OnBatch(c, b)
+			continue
 		}
 		b, err := r.Next(total)
 		if err != nil {
@@ -414,7 +441,8 @@ func (c *sconn) idleCheck() {
 // the worker (or the hang-up handling) runs the close callbacks without
 // another OnRequest. Unless the connection was closing already (Close,
 // Shutdown, an error, or a pause the peer's end ended), those frames are
-// delivered here (deliverRest) before OnClose, so the handler sees every
+// delivered here (deliverRest: OnFrame, or OnBatch for a BatchHandler)
+// before OnClose, so the handler sees every
 // whole frame the peer sent before its end of stream (r[wire.eof]); their
 // replies fail with ErrClosed (the output is closed first: the peer is
 // gone). OnClose then gets nil, or io.ErrUnexpectedEOF if part of a frame
@@ -442,12 +470,13 @@ func (c *sconn) onClosed() {
 
 // deliverRest delivers, from the close callback, the whole frames the
 // input still holds (see onClosed), as onRequest would, without waiting
-// for input: what netpoll holds now is all there will be. It stops when
+// for input: what netpoll holds now is all there will be (to a
+// BatchHandler in batches, as onRequest cuts them). It stops when
 // the connection is closing (a Close, maybe by the handler, or an
 // error), and records io.ErrUnexpectedEOF if part of a frame remains.
 func (c *sconn) deliverRest() {
 	r := c.conn.Reader()
-	h := c.srv.h
+	h, bh := c.srv.h, c.srv.bh
 	var frames, bytes uint64
 	c.out.beginBatch()
 	for !c.closing.Load() {
@@ -474,6 +503,17 @@ func (c *sconn) deliverRest() {
 		if l < total {
 			c.errOnce.Do(func() { c.err = io.ErrUnexpectedEOF })
 			break
+		}
+		if bh != nil {
+			b, err := c.takeBatch(r, total, l, c.out.room(c.srv.o.HighWater))
+			if err != nil {
+				c.fail(readErr(err, true))
+				break
+			}
+			frames += uint64(b.Len())
+			bytes += uint64(len(b.Bytes()) - b.Len()*codec.HeaderSize)
+			bh.OnBatch(c, b)
+			continue
 		}
 		b, err := r.Next(total)
 		if err != nil {

@@ -18,22 +18,29 @@
 // (codec.Split; an oversize header closes the connection with
 // ErrFrameTooLarge before any payload is awaited), and passes OnFrame a
 // view of the input buffer (Next: zero-copy unless the frame straddles two
-// buffer nodes), released after the batch. netpoll calls OnRequest again
-// at once while input is left unread, so a partial frame cannot simply be
-// left for later: OnRequest flushes the replies so far and blocks in the
-// Reader for the rest of the frame, bounded by Options.FrameTimeout
-// (netpoll's per-connection read timeout). So a worker goroutine waits only
-// on a connection that is in the middle of a frame or paused (see
-// Backpressure); between frames none does. IdleTimeout is a runtime timer
-// per connection (netpoll's own SetIdleTimeout is TCP keepalive). Both
-// timeouts close the connection with an error matching
-// os.ErrDeadlineExceeded (r[serve.timeouts]). netpoll can run the
-// connection's close callback after the peer's end of stream with whole
-// frames no OnRequest has seen (its worker and its hang-up handling race
-// for the connection): the close callback delivers them before OnClose,
-// unless the connection was closed here first, so the handler sees every
-// frame the peer sent (their replies fail with ErrClosed: the peer is
-// gone), then OnClose(nil), or io.ErrUnexpectedEOF after part of a frame.
+// buffer nodes), released after the batch. A framelink.BatchHandler gets
+// OnBatch instead, never OnFrame: one call per run of whole frames that
+// lies in one buffer node (a view, no copy), at most the output's room
+// under its high-water mark but at least one frame; a frame that straddles
+// two nodes, or that OnRequest waited for, comes in a batch of its own
+// (batch.go). The pause and read-ahead checks below come between batches.
+// Conn.EchoBatch copies a batch's bytes into the output once, as one
+// commit. netpoll calls OnRequest again at once while input is left unread,
+// so a partial frame cannot simply be left for later: OnRequest flushes the
+// replies so far and blocks in the Reader for the rest of the frame,
+// bounded by Options.FrameTimeout (netpoll's per-connection read timeout).
+// So a worker goroutine waits only on a connection that is in the middle of
+// a frame or paused (see Backpressure); between frames none does.
+// IdleTimeout is a runtime timer per connection (netpoll's own
+// SetIdleTimeout is TCP keepalive). Both timeouts close the connection with
+// an error matching os.ErrDeadlineExceeded (r[serve.timeouts]). netpoll can
+// run the connection's close callback after the peer's end of stream with
+// whole frames no OnRequest has seen (its worker and its hang-up handling
+// race for the connection): the close callback delivers them (OnFrame, or
+// OnBatch in the same batches) before OnClose, unless the connection was
+// closed here first, so the handler sees every frame the peer sent (their
+// replies fail with ErrClosed: the peer is gone), then OnClose(nil), or
+// io.ErrUnexpectedEOF after part of a frame.
 //
 // # Sending
 //

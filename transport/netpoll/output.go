@@ -220,6 +220,35 @@ func (o *output) send(p []byte) error {
 	return nil
 }
 
+// sendWire publishes w, frames whole frames with payload bytes of
+// payload as they are on the wire, copied once into the queue as one
+// commit, like send.
+func (o *output) sendWire(w []byte, frames, payload int) error {
+	o.mu.Lock()
+	if err := o.closedLocked(); err != nil {
+		o.mu.Unlock()
+		return err
+	}
+	if o.overLocked() {
+		o.mu.Unlock()
+		o.owner.outputOverflow()
+		return ErrOutputOverflow
+	}
+	if o.q == nil {
+		o.q = getQueue()
+	}
+	copy(o.q.malloc(len(w)), w)
+	o.accountLocked(len(w))
+	o.sentFrames += uint64(frames)
+	o.sentBytes += uint64(payload)
+	start := o.kickLocked()
+	o.mu.Unlock()
+	if start {
+		o.goFlush()
+	}
+	return nil
+}
+
 // stats returns the counters with what send counted added in, and the
 // bytes queued. r[impl link.stats]
 func (o *output) stats() framelink.Stats {

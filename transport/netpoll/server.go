@@ -21,7 +21,10 @@ import (
 // and OnFrame for frames netpoll left undelivered at the peer's end of
 // stream, possibly on its hang-up goroutine), one at a time per
 // connection, and must not block; the payload passed to OnFrame points
-// into netpoll's input buffer and is valid until OnFrame returns.
+// into netpoll's input buffer and is valid until OnFrame returns. If h is
+// a framelink.BatchHandler, every frame goes to OnBatch instead, in
+// batches of whole frames that lie contiguously in netpoll's input buffer
+// (batch.go), valid until OnBatch returns.
 // r[impl serve.handler] r[impl transport.netpoll]
 func Serve(network, addr string, h framelink.Handler, o framelink.Options) (framelink.Server, error) {
 	o, err := o.Normalize()
@@ -33,6 +36,7 @@ func Serve(network, addr string, h framelink.Handler, o framelink.Options) (fram
 		return nil, err
 	}
 	s := &server{h: h, o: o, inLimit: inputLimit(o), ln: ln, conns: map[*sconn]struct{}{}, served: make(chan struct{})}
+	s.bh, _ = h.(framelink.BatchHandler)
 	s.idle = sync.NewCond(&s.mu)
 	opts := []netpoll.Option{
 		netpoll.WithOnPrepare(s.onPrepare),
@@ -59,7 +63,10 @@ func Serve(network, addr string, h framelink.Handler, o framelink.Options) (fram
 // server implements framelink.Server. Shutdown is safe from any goroutine.
 type server struct {
 	h framelink.Handler
-	o framelink.Options
+	// bh is h if it is a framelink.BatchHandler: frames then go to
+	// OnBatch, never to OnFrame (batch.go).
+	bh framelink.BatchHandler
+	o  framelink.Options
 	// inLimit is inputLimit(o): the most input a connection holds before
 	// its reads are switched off, paused or not (see sconn.onRequest).
 	inLimit int

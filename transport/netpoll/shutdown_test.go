@@ -16,3 +16,9 @@ func TestServeShutdownBusyPeer(t *testing.T) { servetest.ShutdownBusyPeer(t, Ser
 // coalesced reads: the same replies, in order, on every engine.
 // r[verify serve.reply] r[verify serve.handler]
 func TestServeEchoMixed(t *testing.T) { servetest.EchoMixed(t, Serve) }
+
+// A BatchHandler gets every frame through OnBatch, in batches within the
+// output's room, and EchoBatch (of a run of the batch or of a batch of its
+// own) keeps commit order with Echo, Send and slots.
+// r[verify serve.handler] r[verify serve.reply]
+func TestServeBatchMixed(t *testing.T) { servetest.BatchMixed(t, Serve) }
