@@ -26,6 +26,7 @@ type batchRec struct {
 	highWater int
 	echo      bool
 	onFrame   atomic.Int64
+	maxQueued maxInt64 // QueuedBytes right after each EchoBatch
 
 	mu       sync.Mutex
 	frames   [][]byte
@@ -73,6 +74,7 @@ func (h *batchRec) OnBatch(c framelink.Conn, b framelink.Batch) {
 	h.mu.Unlock()
 	if h.echo {
 		err := c.EchoBatch(b)
+		h.maxQueued.see(c.Stats().QueuedBytes)
 		h.mu.Lock()
 		h.echoErrs = append(h.echoErrs, err)
 		h.mu.Unlock()
@@ -206,6 +208,63 @@ func TestServeBatchDelivery(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A BatchHandler that echoes each batch with EchoBatch to a peer that
+// reads only once the connection paused: the pause comes between batches
+// as between frames, the output never holds more than the high-water mark
+// plus one frame (a batch is at most the room under the mark), and the
+// connection resumes when the peer reads, every frame echoed in order.
+// r[verify serve.reply] r[verify serve.handler]
+func TestServeBatchPause(t *testing.T) {
+	const (
+		high = 64 << 10
+		size = 10 << 10
+	)
+	h := newBatchRec(high, true)
+	s := serve(t, "tcp", h, framelink.Options{HighWater: high, LowWater: high / 4})
+	paused := make(chan struct{})
+	var once sync.Once
+	setPauseHook(s, func(p bool, _ int) {
+		if p {
+			once.Do(func() { close(paused) })
+		}
+	})
+	c := dialRaw(t, s)
+	smallRcvBuf(t, c)
+	var want [][]byte
+	var wire []byte
+	for i := range 400 { // 4 MiB of echoes: more than the kernel holds
+		p := payload(size, byte(i))
+		want = append(want, p)
+		wire = append(wire, frame(p)...)
+	}
+	werr := writeRandom(c, wire, 21, 30000)
+	select {
+	case <-paused:
+	case err := <-h.closed:
+		t.Fatalf("OnClose(%v) before the client read anything", err)
+	case <-time.After(testTimeout):
+		t.Fatal("the server never paused")
+	}
+	got := make([]byte, len(wire))
+	if _, err := io.ReadFull(c, got); err != nil {
+		t.Fatalf("reading the echoes: %v", err)
+	}
+	if err := <-werr; err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, wire) {
+		t.Fatal("the echoes differ from the stream sent")
+	}
+	if q := h.maxQueued.v.Load(); q > high+size+4 {
+		t.Errorf("up to %d bytes queued, want at most the high-water mark %d plus one frame", q, high)
+	}
+	_ = c.Close()
+	if err := h.waitClosed(t); err != nil {
+		t.Errorf("OnClose: %v, want nil", err)
+	}
+	h.check(t, want)
 }
 
 // Frames that netpoll holds together are delivered together: the first
