@@ -13,22 +13,26 @@ import (
 
 // Batches for a framelink.BatchHandler (r[serve.handler]).
 //
-// netpoll's input buffer is a linked list of nodes. A Peek that lies in
-// one node is a view of it; one across nodes is copied into a buffer of
-// the LinkBuffer's own (its peek cache, reused by the next such Peek and
-// freed by Release). The Reader API says neither where a node ends nor
-// whether a Peek was copied, so takeBatch finds the run of frames that
-// lies in one node as it walks them: for each frame it Peeks the frame
-// and the next header (one Peek, so the walk costs what OnFrame's Peek and
-// Next did) and checks that the view starts where the previous frame
-// ended, then Skips the frame. A frame that starts a node or crosses into
-// the next one ends the run; the frame alone is then a batch of its own
-// (copied by netpoll if it straddles two nodes, as Next copies it for
-// OnFrame). Skipped bytes stay in netpoll's node until Release, which
-// OnRequest calls only between batches, so the batch is valid until
-// OnBatch returns; a copied frame is delivered before the next Peek.
-// Nothing is copied that OnFrame's delivery would not have copied, and
-// nothing is held longer.
+// netpoll's input buffer is a linked list of nodes. A Peek that lies in one
+// node is a view of it; one across nodes is copied into a buffer of the
+// LinkBuffer's own (its peek cache, reused by the next such Peek and freed
+// by Release). The Reader API says neither where a node ends nor whether a
+// Peek was copied, so takeBatch finds the run of frames that lies in one
+// node as it walks them: for each frame, one Peek of the frame and the
+// header after it (OnFrame's delivery made two calls per frame too, Peek
+// and Next), a check that the view starts where the previous frame ended,
+// and a Skip of the frame. The header after the frame is what proves that
+// the next view, if it starts there, is in the same node: an address one
+// past the node's end could be the start of another allocation. So a frame
+// that crosses into the next node, or that ends less than 4 bytes before
+// the node's end, ends the run and comes alone, from netpoll's copy: at
+// most one frame per node boundary is copied that OnFrame's delivery would
+// not have copied (it copied a frame that crosses, with Next, and a header
+// that crosses, with Peek). The copy goes to netpoll's one peek cache,
+// reused, where Next kept a copy per frame until Release: nothing more is
+// held. Skipped bytes stay in netpoll's node until Release, which OnRequest
+// calls only between batches, so a batch is valid until OnBatch returns; a
+// copied frame is delivered before the next Peek.
 
 // takeBatch takes the next batch from r (r[serve.handler]): the frames at
 // the read position that lie in one node of netpoll's input buffer, whole,
