@@ -501,3 +501,31 @@ func TestServeEchoBatchOwn(t *testing.T) {
 		t.Errorf("after Close the peer read %d bytes (%v), want io.EOF", len(got), err)
 	}
 }
+
+// A header over MaxFrame after whole frames, all in one write: the frames
+// before it come to OnBatch (the batch stops before the header), then the
+// connection closes with ErrFrameTooLarge, nothing of the oversize frame
+// delivered.
+// r[verify wire.max] r[verify serve.handler]
+func TestServeBatchOversize(t *testing.T) {
+	const maxFrame = 1000
+	h := newBatchRec(framelink.DefaultHighWater, false)
+	s := serve(t, "tcp", h, framelink.Options{MaxFrame: maxFrame})
+	c := dialRaw(t, s)
+	var want [][]byte
+	var wire []byte
+	for i := range 30 {
+		p := payload(i*31%maxFrame, byte(i))
+		want = append(want, p)
+		wire = append(wire, frame(p)...)
+	}
+	wire = binary.LittleEndian.AppendUint32(wire, maxFrame+1)
+	wire = append(wire, payload(100, 1)...)
+	if _, err := c.Write(wire); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.waitClosed(t); !errors.Is(err, framelink.ErrFrameTooLarge) {
+		t.Fatalf("OnClose: %v, want ErrFrameTooLarge", err)
+	}
+	h.check(t, want)
+}
