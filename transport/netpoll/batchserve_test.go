@@ -234,7 +234,9 @@ func TestServeBatchPause(t *testing.T) {
 	smallRcvBuf(t, c)
 	var want [][]byte
 	var wire []byte
-	for i := range 400 { // 4 MiB of echoes: more than the kernel holds
+	// 16 MiB of echoes: more than the kernel holds for a peer that does
+	// not read (Linux grows a socket's send buffer up to 4 MiB).
+	for i := range 1600 {
 		p := payload(size, byte(i))
 		want = append(want, p)
 		wire = append(wire, frame(p)...)
