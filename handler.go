@@ -97,8 +97,9 @@ func (h HandlerFuncs) OnClose(c Conn, err error) {
 // engine's Serve implements it, the engine calls OnBatch instead of
 // OnFrame: every frame is delivered in exactly one OnBatch call, in order,
 // and each call holds at least one frame. A batch holds the whole frames
-// that one read brought in, at most as many bytes as the connection's
-// output has room for under its high-water mark (but at least one frame),
+// the engine holds contiguously (typically what one read brought in), at
+// most as many bytes as the connection's output has room for under its
+// high-water mark (but at least one frame),
 // so a handler that answers a batch with one frame per frame, no larger,
 // keeps its output within the mark plus one frame, as with OnFrame. A
 // frame assembled from several reads comes in a batch of its own.
