@@ -29,7 +29,12 @@
 // returns). Replies committed inside callbacks are written by that same
 // goroutine before it blocks for more input, so an echo costs no goroutine
 // hop; replies committed from other goroutines interrupt its read (a past
-// read deadline) and it writes them. Conn.Send of a frame up to 16 KiB
+// read deadline) and it writes them. A framelink.BatchHandler gets OnBatch
+// instead of OnFrame: the whole frames buffered together (those a read
+// brought in, up to the output's room under HighWater) as one Batch over
+// the read buffer, a frame larger than the read buffer alone behind its
+// header; Conn.EchoBatch copies a batch into the output at once
+// (serve_batch.go). Conn.Send of a frame up to 16 KiB
 // appends it to a pooled 32 KiB accumulator (no permit or slot per frame;
 // serve_acc.go); the accumulator joins the write queue, and the byte
 // budget, as one frame when full, before any slot's frame is committed,

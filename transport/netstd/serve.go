@@ -12,8 +12,9 @@ import (
 
 // Serve listens on network ("tcp", "tcp4", "tcp6", "unix", or "local")
 // and addr and serves h on every connection, one goroutine per
-// connection. It returns once listening; Server.Addr is the real address.
-// Stop it with Shutdown. r[impl serve.handler]
+// connection (see ServeListener; a framelink.BatchHandler gets OnBatch
+// instead of OnFrame). It returns once listening; Server.Addr is the real
+// address. Stop it with Shutdown. r[impl serve.handler]
 func Serve(network, addr string, h framelink.Handler, o framelink.Options) (framelink.Server, error) {
 	if _, err := o.Normalize(); err != nil {
 		return nil, err
@@ -40,13 +41,18 @@ func Serve(network, addr string, h framelink.Handler, o framelink.Options) (fram
 //
 // For each connection one goroutine calls OnOpen, then reads frames and
 // calls OnFrame with each payload (valid until OnFrame returns), then
-// OnClose. Replies committed during callbacks are written by that
-// goroutine before it reads again, all of them in one write(v); replies
-// committed from other goroutines interrupt its read to be written.
+// OnClose. If h is a framelink.BatchHandler it calls OnBatch instead of
+// OnFrame, for every frame: once per run of whole frames buffered
+// together in its read buffer (what a read brought in, as many as the
+// output has room for under HighWater, at least one), a view valid until
+// OnBatch returns; a frame larger than the read buffer comes alone.
+// Replies committed during callbacks are written by that goroutine
+// before it reads again, all of them in one write(v); replies committed
+// from other goroutines interrupt its read to be written.
 // Because the goroutine writes before it reads, a peer that does not read
 // its replies stops the reading of its requests (r[serve.reply]), and a
 // handler that commits more than HighWater in one go is written out
-// before the next frame is handled.
+// before the next frame (or batch) is handled.
 //
 // FrameTimeout and IdleTimeout are read deadlines (r[serve.timeouts]): the
 // idle one while waiting for the first byte of a frame, the frame one
@@ -136,12 +142,12 @@ func (s *server) remove(c *sconn) {
 // Shutdown implements framelink.Server: it stops accepting, asks every
 // connection to stop reading and flush what was committed, and waits.
 // Each connection then shuts its write side and reads and discards input
-// until the peer closes (see sconn.lingerClose): no OnFrame is called
-// once Shutdown began, and frames still arriving are dropped unread, but
-// every reply committed before is delivered. When ctx ends first it
-// closes every connection, waits for their goroutines, and returns ctx's
-// error. Idempotent; safe from any
-// goroutine except a Handler callback of this server.
+// until the peer closes (see sconn.lingerClose): no OnFrame or OnBatch is
+// called once Shutdown began, and frames still arriving are dropped
+// unread, but every reply committed before is delivered. When ctx ends
+// first it closes every connection, waits for their goroutines, and
+// returns ctx's error. Idempotent; safe from any goroutine except a
+// Handler callback of this server.
 // r[impl serve.shutdown]
 func (s *server) Shutdown(ctx context.Context) error {
 	s.shutOnce.Do(func() {

@@ -43,6 +43,11 @@ type sconn struct {
 	progress bool      // a frame completed since the deadline was set
 	dirty    bool      // a past deadline (kick) must be undone
 
+	// The Reader's read buffer as its source saw it (serve_batch.go),
+	// owned by the serving goroutine: rbuf[:rend] was read into it.
+	rbuf []byte
+	rend int
+
 	// Writer scratch, owned by the serving goroutine.
 	batch [][]byte
 	iov   [][]byte
@@ -77,7 +82,8 @@ func (c *sconn) serve() {
 	defer c.s.remove(c)
 	h := c.s.h
 	h.OnOpen(c)
-	err := c.loop(h)
+	bh, _ := h.(framelink.BatchHandler)
+	err := c.loop(h, bh)
 	// Nothing is committed from now on; flush what was (unless the
 	// connection failed) and close.
 	_ = c.tx.Close()
@@ -100,8 +106,9 @@ func (c *sconn) serve() {
 
 // loop reads and handles frames until the connection ends: nil for a
 // clean end (EOF on a frame boundary, Conn.Close, Shutdown), else the
-// error.
-func (c *sconn) loop(h framelink.Handler) error {
+// error. With a BatchHandler (bh not nil) every frame goes to OnBatch,
+// in batches (serve_batch.go); OnFrame is never called.
+func (c *sconn) loop(h framelink.Handler, bh framelink.BatchHandler) error {
 	for {
 		if c.closeReq.Load() || c.stopping.Load() {
 			return nil
@@ -134,8 +141,14 @@ func (c *sconn) loop(h framelink.Handler) error {
 		}
 		c.inLoop.Store(true)
 		c.progress = true
-		c.counters.In(len(b))
-		h.OnFrame(c, b)
+		if bh != nil {
+			if err := c.deliverBatch(bh, b); err != nil {
+				return err
+			}
+		} else {
+			c.counters.In(len(b))
+			h.OnFrame(c, b)
+		}
 		if c.budget.Over() {
 			// r[impl serve.reply]: write everything out before reading on.
 			if err := c.flush(); err != nil {
@@ -174,8 +187,8 @@ func (c *sconn) flush() error {
 // acknowledged them, a reset no longer loses any (the peer reads them,
 // then the end of stream). The acknowledgement is polled (no event
 // reports it), from every millisecond up to every 50 ms. Frames that
-// arrive meanwhile are discarded unread: the Handler gets no OnFrame once
-// Shutdown began. Only the serving goroutine calls it.
+// arrive meanwhile are discarded unread: the Handler gets no OnFrame (or
+// OnBatch) once Shutdown began. Only the serving goroutine calls it.
 // r[impl serve.shutdown]
 func (c *sconn) lingerClose() {
 	cw, ok := c.nc.(interface{ CloseWrite() error })
@@ -305,20 +318,6 @@ func (c *sconn) Send(p []byte) error { return c.send(p) }
 // keeping them until the write).
 func (c *sconn) Echo(p []byte) error { return c.send(p) }
 
-// EchoBatch implements framelink.Conn: Send for each frame of b, after
-// checking every frame against MaxFrame.
-func (c *sconn) EchoBatch(b framelink.Batch) error {
-	if err := codec.CheckSize(uint64(b.Largest()), c.s.opts.MaxFrame); err != nil {
-		return err
-	}
-	for p := range b.All() {
-		if err := c.send(p); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // Close implements framelink.Conn: the serving goroutine writes what was
 // committed, closes the connection and calls OnClose with nil. Later
 // Sends return ErrClosed. Idempotent; safe from any goroutine. The flush
@@ -367,10 +366,13 @@ type serveSource struct {
 }
 
 func (s serveSource) Read(p []byte) (int, error) {
+	s.c.readInto(p)
 	if err := s.c.beforeRead(); err != nil {
 		return 0, err
 	}
-	return s.src.Read(p)
+	n, err := s.src.Read(p)
+	s.c.readDone(n)
+	return n, err
 }
 
 // lazyServeSource is serveSource over a codec.LazySource.
@@ -381,17 +383,22 @@ type lazyServeSource struct {
 }
 
 func (s lazyServeSource) Read(p []byte) (int, error) {
+	s.c.readInto(p)
 	if err := s.c.beforeRead(); err != nil {
 		return 0, err
 	}
-	return s.src.Read(p)
+	n, err := s.src.Read(p)
+	s.c.readDone(n)
+	return n, err
 }
 
 func (s lazyServeSource) ReadLazy(get func() []byte) ([]byte, int, error) {
 	if err := s.c.beforeRead(); err != nil {
 		return nil, 0, err
 	}
-	return s.lazy.ReadLazy(get)
+	buf, n, err := s.lazy.ReadLazy(get)
+	s.c.readLazyDone(buf, n)
+	return buf, n, err
 }
 
 var (

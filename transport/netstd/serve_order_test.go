@@ -10,8 +10,13 @@ import (
 
 // mixedHandler replies to each frame with Sends small (accumulated) and
 // large (Direct slots) and an Alloc'd slot, interleaved, so that frames
-// committed on both paths must leave in commit order.
-type mixedHandler struct{ framelink.EchoHandler }
+// committed on both paths must leave in commit order. It is a plain
+// Handler (embedding framelink.EchoHandler would make it a BatchHandler,
+// whose OnFrame is never called).
+type mixedHandler struct{}
+
+func (mixedHandler) OnOpen(framelink.Conn)         {}
+func (mixedHandler) OnClose(framelink.Conn, error) {}
 
 func mixedReply(tag byte, i uint32, size int) []byte {
 	p := bytes.Repeat([]byte{tag}, size)

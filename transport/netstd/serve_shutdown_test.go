@@ -16,3 +16,9 @@ func TestServeShutdownBusyPeer(t *testing.T) { servetest.ShutdownBusyPeer(t, Ser
 // coalesced reads: the same replies, in order, on every engine.
 // r[verify serve.reply] r[verify serve.handler]
 func TestServeEchoMixed(t *testing.T) { servetest.EchoMixed(t, Serve) }
+
+// The BatchHandler contract: every frame in exactly one OnBatch, in
+// order, within the output's room; replies by EchoBatch (runs of the
+// batch and batches of its own), Echo, Send and slots in commit order.
+// r[verify serve.handler] r[verify serve.reply]
+func TestServeBatchMixed(t *testing.T) { servetest.BatchMixed(t, Serve) }
