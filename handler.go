@@ -99,29 +99,41 @@ func (h HandlerFuncs) OnClose(c Conn, err error) {
 // and each call holds at least one frame. A batch holds the whole frames
 // the engine holds contiguously (typically what one read brought in), at
 // most as many bytes as the connection's output has room for under its
-// high-water mark (but at least one frame),
-// so a handler that answers a batch with one frame per frame, no larger,
-// keeps its output within the mark plus one frame, as with OnFrame. A
-// frame assembled from several reads comes in a batch of its own.
+// high-water mark (but at least one frame), so a handler that answers a
+// batch with one frame per frame, no larger, keeps its output within the
+// mark plus one frame, as with OnFrame. A frame assembled in a buffer of
+// its own (one larger than the engine's read buffer) comes alone.
 //
 // OnBatch runs where OnFrame would (on the event loop for netpoll and
 // gnet) and must not block. b is valid only until OnBatch returns.
+//
+// Mind embedding: a type that embeds a BatchHandler (BatchEchoHandler,
+// say) is one too, so an OnFrame of its own is never called.
 type BatchHandler interface {
 	Handler
 	OnBatch(c Conn, b Batch)
 }
 
-// EchoHandler sends every frame back unchanged, with Conn.Echo, or with
-// Conn.EchoBatch a batch at a time (it is a BatchHandler).
-// r[impl serve.handler]
+// EchoHandler sends every frame back unchanged, one OnFrame and one
+// Conn.Echo per frame. It is safe to embed for its no-op OnOpen and
+// OnClose.
 type EchoHandler struct{}
 
 func (EchoHandler) OnOpen(Conn)                    {}
 func (EchoHandler) OnFrame(c Conn, payload []byte) { _ = c.Echo(payload) }
-func (EchoHandler) OnBatch(c Conn, b Batch)        { _ = c.EchoBatch(b) }
 func (EchoHandler) OnClose(Conn, error)            {}
 
-var _ BatchHandler = EchoHandler{}
+// BatchEchoHandler sends every frame back unchanged a batch at a time: it
+// is a BatchHandler whose OnBatch answers the whole batch with one
+// Conn.EchoBatch, the work of a hand-written event-loop echo (examples/echo
+// and the bench serve it). Its OnFrame, for engines that call it, is
+// EchoHandler's.
+// r[impl serve.handler]
+type BatchEchoHandler struct{ EchoHandler }
+
+func (BatchEchoHandler) OnBatch(c Conn, b Batch) { _ = c.EchoBatch(b) }
+
+var _ BatchHandler = BatchEchoHandler{}
 
 // Listener accepts links for the pull API (r[serve.pull]).
 type Listener interface {

@@ -12,7 +12,7 @@ import (
 
 // Kinds of echo server compared on each engine.
 const (
-	kindFramelink = "framelink" // the engine behind framelink's Serve with framelink.EchoHandler
+	kindFramelink = "framelink" // the engine behind framelink's Serve with framelink.BatchEchoHandler
 	kindBaseline  = "baseline"  // the same engine, hand-written echo, no framework
 )
 

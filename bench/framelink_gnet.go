@@ -1,6 +1,6 @@
 //go:build unix
 
-// Registration of framelink's gnet engine: framelink.EchoHandler served
+// Registration of framelink's gnet engine: framelink.BatchEchoHandler served
 // by transport/gnet.Serve, beside the hand-written baseline_gnet.go.
 
 package main
@@ -12,6 +12,6 @@ import (
 
 func init() {
 	register("gnet", kindFramelink, func(addr string) (framelink.Server, error) {
-		return flgnet.Serve("tcp", addr, framelink.EchoHandler{}, flOptions)
+		return flgnet.Serve("tcp", addr, framelink.BatchEchoHandler{}, flOptions)
 	})
 }

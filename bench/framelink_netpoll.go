@@ -1,6 +1,6 @@
 //go:build unix
 
-// Registration of framelink's netpoll engine: framelink.EchoHandler served
+// Registration of framelink's netpoll engine: framelink.BatchEchoHandler served
 // by transport/netpoll.Serve, beside the hand-written baseline_netpoll.go.
 
 package main
@@ -12,6 +12,6 @@ import (
 
 func init() {
 	register("netpoll", kindFramelink, func(addr string) (framelink.Server, error) {
-		return flnetpoll.Serve("tcp", addr, framelink.EchoHandler{}, flOptions)
+		return flnetpoll.Serve("tcp", addr, framelink.BatchEchoHandler{}, flOptions)
 	})
 }

@@ -1,6 +1,6 @@
 //go:build unix
 
-// Registration of framelink's netstd engine: framelink.EchoHandler served
+// Registration of framelink's netstd engine: framelink.BatchEchoHandler served
 // by transport/netstd.Serve, beside the hand-written baseline_netstd.go.
 
 package main
@@ -12,6 +12,6 @@ import (
 
 func init() {
 	register("netstd", kindFramelink, func(addr string) (framelink.Server, error) {
-		return flnetstd.Serve("tcp", addr, framelink.EchoHandler{}, flOptions)
+		return flnetstd.Serve("tcp", addr, framelink.BatchEchoHandler{}, flOptions)
 	})
 }

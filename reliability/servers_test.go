@@ -86,7 +86,11 @@ func (s *echoServer) start(t *testing.T, seed uint64) {
 	t.Helper()
 	switch s.kind {
 	case push:
-		srv, err := s.e.serve("tcp", loopback, &echoHandler{s: s, seed: seed}, s.o)
+		var h framelink.Handler = &echoHandler{s: s, seed: seed}
+		if seed%2 == 1 {
+			h = &batchEchoHandler{echoHandler{s: s, seed: seed}}
+		}
+		srv, err := s.e.serve("tcp", loopback, h, s.o)
 		if err != nil {
 			t.Fatalf("%s Serve: %v", s.e.name, err)
 		}
@@ -256,6 +260,31 @@ func (h *echoHandler) OnFrame(c framelink.Conn, payload []byte) {
 		// A reply to a peer that reset or vanished may fail; anything
 		// else is a bug.
 		h.s.fail(fmt.Errorf("push echo on conn %d: %w", sc.id, err))
+	}
+	sc.notePeak(c.Stats().QueuedBytes)
+}
+
+// batchEchoHandler is echoHandler as a framelink.BatchHandler (servers
+// with an odd seed): each batch is answered either with one EchoBatch
+// (in place on gnet) or frame by frame as echoHandler does.
+type batchEchoHandler struct{ echoHandler }
+
+func (h *batchEchoHandler) OnBatch(c framelink.Conn, b framelink.Batch) {
+	sc, ok := c.Context().(*srvConn)
+	if !ok || h.s.noEcho || sc.rng.IntN(2) == 0 {
+		for p := range b.All() {
+			h.OnFrame(c, p)
+		}
+		return
+	}
+	for p := range b.All() {
+		h.s.observe(sc, p)
+	}
+	err := c.EchoBatch(b)
+	if err == nil {
+		sc.framesOut.Add(uint64(b.Len()))
+	} else if !closedErr(err) && !resetErr(err) && !h.s.e.hasBug(bugRawSendError) {
+		h.s.fail(fmt.Errorf("push batch echo on conn %d: %w", sc.id, err))
 	}
 	sc.notePeak(c.Stats().QueuedBytes)
 }

@@ -7,6 +7,6 @@ import (
 
 func init() {
 	register("netstd", func(addr string, o framelink.Options) (framelink.Server, error) {
-		return netstd.Serve("tcp", addr, framelink.EchoHandler{}, o)
+		return netstd.Serve("tcp", addr, framelink.BatchEchoHandler{}, o)
 	})
 }

@@ -18,7 +18,7 @@ import (
 func BenchmarkServeEcho(b *testing.B) {
 	for _, size := range []int{64, 4096} {
 		b.Run(sizeName(size), func(b *testing.B) {
-			s, err := Serve("tcp", "127.0.0.1:0", framelink.EchoHandler{}, framelink.Options{})
+			s, err := Serve("tcp", "127.0.0.1:0", framelink.BatchEchoHandler{}, framelink.Options{})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -58,7 +58,7 @@ func BenchmarkLinkRoundTrip(b *testing.B) {
 	for _, size := range []int{64, 4096} {
 		b.Run(sizeName(size), func(b *testing.B) {
 			ctx := context.Background()
-			s, err := Serve("tcp", "127.0.0.1:0", framelink.EchoHandler{}, framelink.Options{})
+			s, err := Serve("tcp", "127.0.0.1:0", framelink.BatchEchoHandler{}, framelink.Options{})
 			if err != nil {
 				b.Fatal(err)
 			}

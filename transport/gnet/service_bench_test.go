@@ -103,33 +103,24 @@ func eventInput(size, inflight int) []byte {
 }
 
 // BenchmarkServiceEvent times one OnTraffic of a served echo connection
-// (framelink.EchoHandler) with 16 frames buffered, against the
-// hand-written gnet echo (bareEcho, the bench baseline's design) on the
-// same input: the
-// difference is framelink's CPU per frame on the loop (r[perf.overhead]).
+// with 16 frames buffered, against the hand-written gnet echo (bareEcho,
+// the bench baseline's design) on the same input: the difference is
+// framelink's CPU per frame on the loop (r[perf.overhead]). "framelink" is
+// the bench's handler, framelink.BatchEchoHandler (one OnBatch and one
+// EchoBatch per event); "framelink-per-frame" is framelink.EchoHandler
+// (one OnFrame and one Echo per frame).
 func BenchmarkServiceEvent(b *testing.B) {
 	const inflight = 16
 	for _, size := range []int{64, 4096} {
 		in := eventInput(size, inflight)
-		b.Run("framelink/"+sizeName(size), func(b *testing.B) {
-			o, _ := framelink.Options{}.Normalize()
-			e := newEngine(o, framelink.EchoHandler{}, false)
-			f := &fakeGnetConn{in: in}
-			c := newConn(e, &e.opts, false)
-			c.bind(f)
-			b.ReportAllocs()
-			b.SetBytes(int64(size * inflight))
-			for b.Loop() {
-				f.off = 0
-				if e.OnTraffic(f) != gn.None {
-					b.Fatal("closed")
-				}
-			}
-			if f.out != b.N*len(in) {
-				b.Fatalf("echoed %d bytes, want %d", f.out, b.N*len(in))
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*inflight), "ns/frame")
-		})
+		for _, h := range []struct {
+			name string
+			h    framelink.Handler
+		}{{"framelink", framelink.BatchEchoHandler{}}, {"framelink-per-frame", framelink.EchoHandler{}}} {
+			b.Run(h.name+"/"+sizeName(size), func(b *testing.B) {
+				benchServiceEvent(b, h.h, in, size, inflight)
+			})
+		}
 		b.Run("bare/"+sizeName(size), func(b *testing.B) {
 			f := &fakeGnetConn{in: in}
 			h := &bareEcho{}
@@ -147,4 +138,26 @@ func BenchmarkServiceEvent(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*inflight), "ns/frame")
 		})
 	}
+}
+
+// benchServiceEvent times OnTraffic of a connection served by h over in
+// (inflight frames of size bytes).
+func benchServiceEvent(b *testing.B, h framelink.Handler, in []byte, size, inflight int) {
+	o, _ := framelink.Options{}.Normalize()
+	e := newEngine(o, h, false)
+	f := &fakeGnetConn{in: in}
+	c := newConn(e, &e.opts, false)
+	c.bind(f)
+	b.ReportAllocs()
+	b.SetBytes(int64(size * inflight))
+	for b.Loop() {
+		f.off = 0
+		if e.OnTraffic(f) != gn.None {
+			b.Fatal("closed")
+		}
+	}
+	if f.out != b.N*len(in) {
+		b.Fatalf("echoed %d bytes, want %d", f.out, b.N*len(in))
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*inflight), "ns/frame")
 }

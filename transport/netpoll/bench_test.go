@@ -169,7 +169,7 @@ func BenchmarkRoundTripSlot(b *testing.B) {
 	}
 }
 
-// BenchmarkEcho compares framelink's Serve(EchoHandler) with the same echo
+// BenchmarkEcho compares framelink's Serve(BatchEchoHandler) with the same echo
 // hand-written on netpoll (startBareEcho): 64 connections × 16 frames in
 // flight, from plain net.Conn clients in this process. cpu-ns/frame is the
 // whole process's CPU (clients included, same for both) per echoed frame.
@@ -183,7 +183,7 @@ func BenchmarkEcho(b *testing.B) {
 				if kind == "bare" {
 					addr = startBareEcho(b, "tcp").Addr()
 				} else {
-					addr = serve(b, "tcp", framelink.EchoHandler{}, framelink.Options{}).Addr()
+					addr = serve(b, "tcp", framelink.BatchEchoHandler{}, framelink.Options{}).Addr()
 				}
 				echoLoad(b, addr, 64, 16, size)
 			})

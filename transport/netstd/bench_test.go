@@ -95,11 +95,11 @@ func roundTrips(b *testing.B, ctx context.Context, a framelink.Link, size int) {
 }
 
 // BenchmarkServeRoundTripTCP: the same round trip against Serve with
-// framelink.EchoHandler (the push API the echo example runs).
+// framelink.BatchEchoHandler (the push API the echo example runs).
 func BenchmarkServeRoundTripTCP(b *testing.B) {
 	for _, size := range benchSizes {
 		b.Run(fmt.Sprint(size), func(b *testing.B) {
-			s, err := Serve("tcp", "127.0.0.1:0", framelink.EchoHandler{}, framelink.Options{})
+			s, err := Serve("tcp", "127.0.0.1:0", framelink.BatchEchoHandler{}, framelink.Options{})
 			if err != nil {
 				b.Fatal(err)
 			}

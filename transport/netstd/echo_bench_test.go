@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// BenchmarkEchoServer compares Serve with framelink.EchoHandler against a
+// BenchmarkEchoServer compares Serve with framelink.BatchEchoHandler against a
 // bare hand-written netstd echo (4 KiB bufio reader and writer, flush when
 // no input is buffered), driven by the same raw client: depth frames in
 // flight per round, loopback TCP. Compare the framelink and bare lines of

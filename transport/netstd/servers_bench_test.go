@@ -9,7 +9,7 @@ import (
 )
 
 // echoServer is one of the echo servers the benchmarks compare: Serve
-// with framelink.EchoHandler, or a bare hand-written netstd echo. start
+// with framelink.BatchEchoHandler, or a bare hand-written netstd echo. start
 // listens on 127.0.0.1 port 0 and returns the address and a stop function
 // that closes the listener and every served connection (and, for the bare
 // echo, waits for its goroutines); the benchmark goroutine calls both.
@@ -18,10 +18,10 @@ type echoServer struct {
 	start func(b *testing.B) (addr string, stop func())
 }
 
-// startFramelink starts Serve with framelink.EchoHandler and default
+// startFramelink starts Serve with framelink.BatchEchoHandler and default
 // Options.
 func startFramelink(b *testing.B) (string, func()) {
-	s, err := Serve("tcp", "127.0.0.1:0", framelink.EchoHandler{}, framelink.Options{})
+	s, err := Serve("tcp", "127.0.0.1:0", framelink.BatchEchoHandler{}, framelink.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
