@@ -81,3 +81,36 @@ func itoa(n int) string {
 	}
 	return itoa(n/10) + string(rune('0'+n%10))
 }
+
+// BenchmarkNextBatch decodes a stream of n-byte frames through a Reader
+// in 16 KiB reads, a batch of every whole frame buffered at a time (up
+// to 64 KiB); each op is one batch. The frames counted are per batch.
+// r[verify perf.alloc]
+func BenchmarkNextBatch(b *testing.B) {
+	for _, n := range []int{64, 4096, 65536} {
+		b.Run(sizeName(n), func(b *testing.B) {
+			var stream []byte
+			for range 64 {
+				stream = AppendFrame(stream, make([]byte, n))
+			}
+			src := bytes.NewReader(stream)
+			rd := NewReader(src, 1<<20)
+			b.ReportAllocs()
+			frames := 0
+			for b.Loop() {
+				bt, err := rd.NextBatch(64 << 10)
+				if err == io.EOF {
+					src.Reset(stream)
+					rd.err = nil
+					bt, err = rd.NextBatch(64 << 10)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				frames += bt.Len()
+			}
+			b.SetBytes(int64(frames/max(b.N, 1)) * int64(n))
+			b.ReportMetric(float64(frames)/float64(b.N), "frames/op")
+		})
+	}
+}

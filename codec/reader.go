@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/framelink/framelink"
 	"github.com/framelink/framelink/pool"
 )
 
@@ -22,10 +23,12 @@ type LazySource interface {
 }
 
 // Reader decodes frames from an io.Reader, as many per Read as the read
-// buffer holds. Frames are copied into pooled buffers that the caller owns;
-// a frame larger than the read buffer is read straight into its own
-// buffer. The read buffer itself goes back to the pool whenever it is
-// empty.
+// buffer holds. Frames are copied into pooled buffers that the caller owns
+// (Next), or handed out as views into the read buffer, a frame at a time
+// (NextView) or a run of whole frames at a time (NextBatch); a frame
+// larger than the read buffer is read straight into its own buffer. The
+// read buffer itself goes back to the pool whenever it is empty (after a
+// view, on the next call).
 //
 // A Reader is used by one goroutine at a time.
 type Reader struct {
@@ -38,8 +41,9 @@ type Reader struct {
 	r, w    int
 	large   []byte // a frame bigger than the read buffer, being read in place
 	largeN  int    // bytes of large filled so far
-	view    []byte // a large frame handed out by NextView, released next call
-	held    bool   // NextView handed out a view of buf: release it next call
+	largeH  bool   // large holds the frame's header too (NextBatch began it)
+	view    []byte // a large frame handed out by NextView or NextBatch, released next call
+	held    bool   // NextView or NextBatch handed out a view of buf: release it next call
 	err     error  // sticky
 }
 
@@ -94,11 +98,90 @@ func (rd *Reader) Next() ([]byte, error) { return rd.next(false) }
 
 // NextView is Next without the copy, for a caller that is done with each
 // frame before it asks for the next one: the payload is valid only until
-// the next call to Next, NextView or Close, and the caller must not give
-// it to pool.Put. A frame that fits the read buffer is a view into it; a
-// larger one is read into its own pooled buffer, which the Reader takes
-// back on the next call. Errors are as for Next.
+// the next call to Next, NextView, NextBatch or Close, and the caller
+// must not give it to pool.Put. A frame that fits the read buffer is a
+// view into it; a larger one is read into its own pooled buffer, which
+// the Reader takes back on the next call. Errors are as for Next.
 func (rd *Reader) NextView() ([]byte, error) { return rd.next(true) }
+
+// NextBatch is NextView for a run of frames: every whole frame buffered
+// at the current position, up to limit bytes but at least one frame (as
+// framelink.CutBatch), as a framelink.Batch over the read buffer. It
+// reads only while no frame is whole, so a batch is typically what one
+// read brought in. A frame larger than the read buffer is read into a
+// pooled buffer of its own behind its 4-byte header and comes as a batch
+// of one. The batch is the Reader's: valid until the next call to Next,
+// NextView, NextBatch or Close, not to be modified or given to pool.Put.
+// Errors are as for Next (a timeout is not sticky: the bytes read so far
+// are kept, and the next call resumes), and the frames before an
+// oversize header or a truncation come in batches first.
+//
+// The calls may be mixed: Next and NextView take up where NextBatch left
+// off, and the other way round. A large frame left half read by a
+// timeout is finished by whichever call comes next: NextView hands out
+// the payload within NextBatch's buffer; Next copies a frame NextBatch
+// began into a buffer of its own (what Next returns is always a whole
+// pool buffer); NextBatch copies a frame Next or NextView began behind
+// its header. Only a caller that mixes them after a timeout pays that
+// copy.
+// r[impl wire.eof] r[impl wire.truncated] r[impl wire.max]
+func (rd *Reader) NextBatch(limit int) (framelink.Batch, error) {
+	rd.releaseView()
+	if rd.err != nil {
+		return framelink.Batch{}, rd.err
+	}
+	if rd.large != nil {
+		return rd.finishLargeBatch()
+	}
+	for {
+		if avail := rd.w - rd.r; avail >= HeaderSize {
+			n := binary.LittleEndian.Uint32(rd.buf[rd.r:])
+			if err := CheckSize(uint64(n), rd.max); err != nil {
+				return framelink.Batch{}, rd.fail(err)
+			}
+			total := HeaderSize + int(n)
+			if avail >= total {
+				b := framelink.CutBatch(rd.buf[rd.r:rd.w], rd.max, limit)
+				rd.r += len(b.Bytes())
+				rd.held = true
+				return b, nil
+			}
+			if total > len(rd.buf) {
+				rd.large = pool.Get(total)
+				rd.largeH = true
+				rd.largeN = copy(rd.large, rd.buf[rd.r:rd.w])
+				rd.consume(rd.w - rd.r)
+				return rd.finishLargeBatch()
+			}
+		}
+		if err := rd.fill(); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return framelink.Batch{}, err // resumable: keep what was read
+			}
+			return framelink.Batch{}, rd.fail(err)
+		}
+	}
+}
+
+// finishLargeBatch reads the rest of rd.large and hands it out as a batch
+// of one, which the Reader takes back on the next call. A frame begun by
+// Next or NextView (payload only) is first copied behind its header.
+func (rd *Reader) finishLargeBatch() (framelink.Batch, error) {
+	if !rd.largeH {
+		n := len(rd.large)
+		w := pool.Get(HeaderSize + n)
+		PutHeader(w, uint32(n))
+		rd.largeN = HeaderSize + copy(w[HeaderSize:], rd.large[:rd.largeN])
+		pool.Put(rd.large)
+		rd.large, rd.largeH = w, true
+	}
+	w, err := rd.readLarge()
+	if err != nil {
+		return framelink.Batch{}, err
+	}
+	rd.view = w
+	return framelink.CutBatch(w, rd.max, 0), nil
+}
 
 func (rd *Reader) next(view bool) ([]byte, error) {
 	rd.releaseView()
@@ -144,13 +227,30 @@ func (rd *Reader) next(view bool) ([]byte, error) {
 }
 
 // finishLarge reads the rest of rd.large; for NextView the Reader keeps
-// it, to take it back on the next call.
+// it, to take it back on the next call. A frame begun by NextBatch (its
+// buffer starts with the header) is handed to NextView as the payload
+// within that buffer, and to Next copied into a buffer of its own, so
+// that what Next returns is always a whole pool buffer.
 func (rd *Reader) finishLarge(view bool) ([]byte, error) {
+	hdr := rd.largeH
 	b, err := rd.readLarge()
-	if err == nil && view {
+	if err != nil {
+		return nil, err
+	}
+	if view {
 		rd.view = b
 	}
-	return b, err
+	if !hdr {
+		return b, nil
+	}
+	p := b[HeaderSize:len(b):len(b)]
+	if view {
+		return p, nil
+	}
+	out := pool.Get(len(p))
+	copy(out, p)
+	pool.Put(b)
+	return out, nil
 }
 
 // releaseView takes back what the last NextView handed out.
@@ -192,7 +292,7 @@ func (rd *Reader) readLarge() ([]byte, error) {
 		return nil, rd.fail(err)
 	}
 	out := rd.large
-	rd.large, rd.largeN = nil, 0
+	rd.large, rd.largeN, rd.largeH = nil, 0, false
 	return out, nil
 }
 
@@ -248,7 +348,7 @@ func (rd *Reader) fail(err error) error {
 	rd.err = err
 	if rd.large != nil {
 		pool.Put(rd.large)
-		rd.large, rd.largeN = nil, 0
+		rd.large, rd.largeN, rd.largeH = nil, 0, false
 	}
 	if rd.buf != nil {
 		pool.Put(rd.buf)
