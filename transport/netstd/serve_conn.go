@@ -43,11 +43,6 @@ type sconn struct {
 	progress bool      // a frame completed since the deadline was set
 	dirty    bool      // a past deadline (kick) must be undone
 
-	// The Reader's read buffer as its source saw it (serve_batch.go),
-	// owned by the serving goroutine: rbuf[:rend] was read into it.
-	rbuf []byte
-	rend int
-
 	// Writer scratch, owned by the serving goroutine.
 	batch [][]byte
 	iov   [][]byte
@@ -120,7 +115,16 @@ func (c *sconn) loop(h framelink.Handler, bh framelink.BatchHandler) error {
 				return err
 			}
 		}
-		b, err := c.rd.NextView() // valid until the next NextView
+		var p []byte          // a frame for OnFrame
+		var b framelink.Batch // or a batch for OnBatch
+		var err error
+		if bh != nil {
+			// Room is taken after the flush above: what the output takes
+			// before its high-water mark (serve_batch.go).
+			b, err = c.rd.NextBatch(c.room()) // valid until the next call
+		} else {
+			p, err = c.rd.NextView() // valid until the next NextView
+		}
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				if c.kicked.Swap(false) {
@@ -142,12 +146,10 @@ func (c *sconn) loop(h framelink.Handler, bh framelink.BatchHandler) error {
 		c.inLoop.Store(true)
 		c.progress = true
 		if bh != nil {
-			if err := c.deliverBatch(bh, b); err != nil {
-				return err
-			}
+			c.deliverBatch(bh, b)
 		} else {
-			c.counters.In(len(b))
-			h.OnFrame(c, b)
+			c.counters.In(len(p))
+			h.OnFrame(c, p)
 		}
 		if c.budget.Over() {
 			// r[impl serve.reply]: write everything out before reading on.
@@ -366,13 +368,10 @@ type serveSource struct {
 }
 
 func (s serveSource) Read(p []byte) (int, error) {
-	s.c.readInto(p)
 	if err := s.c.beforeRead(); err != nil {
 		return 0, err
 	}
-	n, err := s.src.Read(p)
-	s.c.readDone(n)
-	return n, err
+	return s.src.Read(p)
 }
 
 // lazyServeSource is serveSource over a codec.LazySource.
@@ -383,22 +382,17 @@ type lazyServeSource struct {
 }
 
 func (s lazyServeSource) Read(p []byte) (int, error) {
-	s.c.readInto(p)
 	if err := s.c.beforeRead(); err != nil {
 		return 0, err
 	}
-	n, err := s.src.Read(p)
-	s.c.readDone(n)
-	return n, err
+	return s.src.Read(p)
 }
 
 func (s lazyServeSource) ReadLazy(get func() []byte) ([]byte, int, error) {
 	if err := s.c.beforeRead(); err != nil {
 		return nil, 0, err
 	}
-	buf, n, err := s.lazy.ReadLazy(get)
-	s.c.readLazyDone(buf, n)
-	return buf, n, err
+	return s.lazy.ReadLazy(get)
 }
 
 var (
