@@ -428,8 +428,13 @@ var iovPool = sync.Pool{New: func() any { s := make([][]byte, 0, 64); return &s 
 
 // syncOut accounts for what gnet's outbound buffer wrote to the kernel
 // since the last look (gnet has no drain callback; the ticker looks while
-// output waits).
+// output waits). Only the loop's own writes fill that buffer, and each
+// records what it left there (wroteGnet), so with nothing left at the
+// last look there is nothing to account.
 func (c *conn) syncOut() {
+	if c.gnetOut == 0 {
+		return
+	}
 	out := c.gc.OutboundBuffered()
 	if out < c.gnetOut {
 		c.budget.Sub(c.gnetOut - out)
