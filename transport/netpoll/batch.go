@@ -106,20 +106,3 @@ func (o *output) room(highWater int) int64 {
 	o.mu.Unlock()
 	return r
 }
-
-// nextBatch is OnRequest's batch: the frame at the read position is total
-// bytes, and waited reports that OnRequest is waiting for the rest of it
-// (beforeWait ran). Such a frame, assembled from several reads, is a
-// batch of its own: r.Next waits for it (bounded by FrameTimeout) and
-// returns a view, or netpoll's copy if it straddles nodes, valid until
-// Release. Otherwise takeBatch cuts the batch from what is buffered.
-func (c *sconn) nextBatch(r netpoll.Reader, total int, waited bool) (framelink.Batch, error) {
-	if waited {
-		p, err := r.Next(total)
-		if err != nil {
-			return framelink.Batch{}, err
-		}
-		return framelink.CutBatch(p, c.max, 0), nil
-	}
-	return c.takeBatch(r, total, r.Len(), c.out.room(c.srv.o.HighWater))
-}
