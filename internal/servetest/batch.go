@@ -1,13 +1,10 @@
 package servetest
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -193,39 +190,6 @@ func BatchMixed(t *testing.T, serve Serve) {
 	}
 	expect := BatchReplies(stream)
 
-	c, err := net.Dial("tcp", srv.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(time.Minute))
-	werr := make(chan error, 1)
-	go func() {
-		wr := rand.New(rand.NewPCG(5, 6))
-		rest := stream
-		for len(rest) > 0 {
-			n := min(len(rest), 1+wr.IntN(20000))
-			if _, err := c.Write(rest[:n]); err != nil {
-				werr <- err
-				return
-			}
-			rest = rest[n:]
-		}
-		werr <- nil
-	}()
-	got := make([]byte, len(expect))
-	if _, err := io.ReadFull(c, got); err != nil {
-		t.Fatalf("reading %d bytes of replies: %v", len(expect), err)
-	}
-	if err := <-werr; err != nil {
-		t.Fatalf("writing: %v", err)
-	}
-	if !bytes.Equal(got, expect) {
-		i := 0
-		for i < len(got) && got[i] == expect[i] {
-			i++
-		}
-		t.Errorf("replies differ from byte %d of %d", i, len(expect))
-	}
+	exchange(t, srv.Addr().String(), stream, expect, rand.New(rand.NewPCG(5, 6)))
 	h.Verify(t, count)
 }
