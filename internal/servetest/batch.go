@@ -1,14 +1,12 @@
 package servetest
 
 import (
-	"context"
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/framelink/framelink"
 )
@@ -158,17 +156,7 @@ func BatchMixed(t *testing.T, serve Serve) {
 	t.Helper()
 	const highWater = 16 << 10
 	h := NewBatchModes(highWater)
-	srv, err := serve("tcp", "127.0.0.1:0", h, framelink.Options{HighWater: highWater})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-	}()
+	srv := start(t, serve, h, framelink.Options{HighWater: highWater})
 	const modes = "BBBBBYZESMPDKAX"
 	const count = 3000
 	r := rand.New(rand.NewPCG(3, 4))

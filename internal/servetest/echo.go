@@ -88,17 +88,7 @@ func Replies(stream []byte) []byte {
 // whether it echoes in place or copies.
 func EchoMixed(t *testing.T, serve Serve) {
 	t.Helper()
-	srv, err := serve("tcp", "127.0.0.1:0", ReplyModes, framelink.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-	}()
+	srv := start(t, serve, ReplyModes, framelink.Options{})
 	const modes = "ESMPDKAX"
 	r := rand.New(rand.NewPCG(1, 2))
 	var stream []byte
@@ -117,6 +107,24 @@ func EchoMixed(t *testing.T, serve Serve) {
 	expect := Replies(stream)
 
 	exchange(t, srv.Addr().String(), stream, expect, r)
+}
+
+// start serves h on 127.0.0.1, port 0, and shuts the server down (10 s
+// for its output to drain) when the test ends.
+func start(t *testing.T, serve Serve, h framelink.Handler, o framelink.Options) framelink.Server {
+	t.Helper()
+	srv, err := serve("tcp", "127.0.0.1:0", h, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	})
+	return srv
 }
 
 // exchange writes stream to the server at addr in writes of random sizes
