@@ -43,8 +43,10 @@ type conn struct {
 	win          []byte    // the input window the loop is walking (echo.go); nil otherwise
 	spanLo       int       // win[spanLo:spanHi] is echoed and not yet written or copied
 	spanHi       int
-	outFrames    int // frames sent with Send or Echo, not yet in counters
+	outFrames    int // frames sent with Send or Echo (Stats adds them to counters)
 	outBytes     int
+	inFrames     int // push frames delivered (Stats adds them to counters)
+	inBytes      int
 	unacct       int    // bytes sent during a loop run, not yet added to the budget (see deferLocked)
 	writing      bool   // a writer owns the socket's write side (see write.go)
 	writerLoop   bool   // that writer is the loop
@@ -69,8 +71,8 @@ type conn struct {
 	lCloseAsked bool // closeAsked as of the last flush
 	lTxClosing  bool // txClosing as of the last flush
 	draining    bool // at end of stream: decode regardless of pauses
-	inFrames    int  // push frames delivered this run, not yet in counters
-	inBytes     int
+	runFrames   int  // push frames delivered this run, not yet in inFrames
+	runBytes    int
 	partial     []byte // a large frame being assembled in a pool buffer
 	have        int    // bytes of partial filled
 	gnetOut     int    // gnet's outbound bytes at the last look
@@ -83,7 +85,8 @@ type conn struct {
 	shutWR      bool  // the write side was shut (Tx.Close done)
 	dead        bool  // OnClose ran
 	isWatched   bool
-	epfd        int // loop's epoll fd + 1; 0 unknown, -1 unavailable
+	spanWriter  bool // endWindow wrote and still holds writing, until flush
+	epfd        int  // loop's epoll fd + 1; 0 unknown, -1 unavailable
 
 	// ticker
 	deadline atomic.Int64 // engine clock at which a timeout fires; 0 none

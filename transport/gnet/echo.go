@@ -139,6 +139,7 @@ func (c *conn) beginWindow(win []byte) (room int64) {
 		return 0
 	}
 	c.mu.Lock()
+	c.enterLoopLocked()
 	if !c.draining {
 		c.win = win
 	}
@@ -175,19 +176,42 @@ func (c *conn) endWindow() {
 	b := c.win[c.spanLo:c.spanHi]
 	c.win, c.spanLo, c.spanHi = nil, 0, 0
 	c.writing, c.writerLoop = true, true
-	c.accountLocked()
-	c.publishOutLocked()
+	// Usually the span's bytes are all the run has not yet added to the
+	// budget: they are then added only if gnet keeps some of them, rather
+	// than added now and taken off after the write.
+	inBudget := c.unacct != len(b)
+	if inBudget {
+		c.accountLocked()
+	} else {
+		c.unacct = 0
+	}
 	c.mu.Unlock()
 
 	_, _ = c.gc.Write(b)
-	if !c.dead { // a failed write closes c in gnet, which runs onClose first
-		c.wroteGnet(len(b))
+	if c.dead { // a failed write closes c in gnet, which runs onClose first
+		return
 	}
+	if inBudget {
+		c.wroteGnet(len(b))
+	} else {
+		c.keptGnet()
+	}
+	// The loop keeps the write side until the run's flush, which lets it
+	// go under the lock it takes anyway; commits meanwhile wait in
+	// pending for that flush.
+	c.spanWriter = true
+}
 
-	c.mu.Lock()
-	c.writing, c.writerLoop = false, false
-	c.gnetBusy = c.gnetOut > 0
-	c.mu.Unlock()
+// keptGnet accounts for a write through gnet whose bytes were not in the
+// budget (loop): what gnet kept in its outbound buffer joins it.
+func (c *conn) keptGnet() {
+	out := c.gc.OutboundBuffered()
+	if kept := out - c.gnetOut; kept > 0 {
+		c.noteQueued(c.budget.Add(kept))
+	} else if kept < 0 {
+		c.budget.Sub(-kept)
+	}
+	c.gnetOut = out
 }
 
 var _ framelink.Conn = (*conn)(nil)

@@ -95,7 +95,6 @@ func (c *conn) writeOnlyLoop(w *writeOnly) {
 		c.mu.Lock()
 		bp, off := c.pending, c.pendOff
 		c.pending, c.pendOff, c.accOpen = nil, 0, false
-		c.publishOutLocked()
 		txClosing, closeAsked := c.txClosing, c.closeAsked
 		c.mu.Unlock()
 		if closeAsked {

@@ -110,10 +110,19 @@ func (c *conn) SetContext(v any) {
 // and not yet written to the kernel, gnet's outbound buffer included (as
 // of the loop's last look). Sends made inside a callback are counted when
 // the loop's run ends, or sooner once they reach 64 KiB or would take the
-// output over the high-water mark.
+// output over the high-water mark; so are the frames a run delivers. The
+// loop keeps its counts under the connection's lock rather than in
+// atomics (a run costs no atomic update for counting), so Stats takes
+// that lock. Safe from any goroutine.
 // r[impl link.stats]
 func (c *conn) Stats() framelink.Stats {
 	s := c.counters.Snapshot()
+	c.mu.Lock()
+	s.FramesIn += uint64(c.inFrames)
+	s.BytesIn += uint64(c.inBytes)
+	s.FramesOut += uint64(c.outFrames)
+	s.BytesOut += uint64(c.outBytes)
+	c.mu.Unlock()
 	s.QueuedBytes = c.budget.Queued()
 	return s
 }

@@ -36,12 +36,11 @@ const inputSlack = 2 * readBufferCap
 // or from the ticker. It returns gn.Close when c must be closed.
 func (c *conn) service(traffic bool) gn.Action {
 	c.syncOut()
-	c.mu.Lock()
-	c.inLoop = true
-	if c.gnetOut == 0 && !c.writing {
-		c.gnetBusy = false
+	if c.rx != nil {
+		// A push connection enters the run in beginWindow, with the
+		// window; a pull link's commits come from other goroutines.
+		c.enterLoop()
 	}
-	c.mu.Unlock()
 	e := c.e
 	if c.rx == nil && e.shutting.Load() {
 		return c.serviceShutdown()
@@ -60,7 +59,6 @@ func (c *conn) service(traffic bool) gn.Action {
 		again := false
 		if !paused && !c.userClosed.Load() {
 			again = c.decode()
-			c.publishIn()
 		}
 		if c.dead {
 			return gn.None
@@ -74,9 +72,7 @@ func (c *conn) service(traffic bool) gn.Action {
 			break
 		}
 		// Decoding again: sends join the batch the next flush writes.
-		c.mu.Lock()
-		c.inLoop = true
-		c.mu.Unlock()
+		c.enterLoop()
 	}
 	if c.closeErr == nil && c.lCloseAsked {
 		return gn.Close
@@ -223,6 +219,7 @@ func (c *conn) decode() (pausedEarly bool) {
 			p := c.partial
 			c.partial, c.have = nil, 0
 			c.frameDone()
+			c.enterLoop()
 			c.deliverOwned(p)
 			if c.paused() {
 				return gc.InboundBuffered() > 0
@@ -368,16 +365,16 @@ func (c *conn) deliverView(wire []byte) {
 		c.deliverBatch(bh, framelink.CutBatch(wire, c.opts.MaxFrame, 0))
 		return
 	}
-	c.inFrames++
-	c.inBytes += len(p)
+	c.runFrames++
+	c.runBytes += len(p)
 	c.e.h.OnFrame(c, p)
 }
 
 // deliverBatch hands b, whole frames in gnet's memory or in a pool
 // buffer, to OnBatch.
 func (c *conn) deliverBatch(bh framelink.BatchHandler, b framelink.Batch) {
-	c.inFrames += b.Len()
-	c.inBytes += len(b.Bytes()) - b.Len()*codec.HeaderSize
+	c.runFrames += b.Len()
+	c.runBytes += len(b.Bytes()) - b.Len()*codec.HeaderSize
 	bh.OnBatch(c, b)
 }
 
@@ -394,13 +391,27 @@ func (c *conn) outputRoomLocked() int64 {
 	return int64(c.opts.HighWater) - c.budget.Queued() - int64(c.unacct)
 }
 
-// publishIn adds the push frames counted during this loop run to the
-// counters (one atomic update per run instead of per frame).
-func (c *conn) publishIn() {
-	if c.inFrames > 0 {
-		c.counters.FramesIn.Add(uint64(c.inFrames))
-		c.counters.BytesIn.Add(uint64(c.inBytes))
-		c.inFrames, c.inBytes = 0, 0
+// publishInLocked adds the push frames delivered during this loop run to
+// c.inFrames, which Stats reads (c.mu held; loop). flush does it with the
+// lock it takes anyway, so a run costs no atomic update for counting.
+func (c *conn) publishInLocked() {
+	c.inFrames += c.runFrames
+	c.inBytes += c.runBytes
+	c.runFrames, c.runBytes = 0, 0
+}
+
+// enterLoop marks the start of a loop run's handler calls (loop): commits
+// made meanwhile join the batch the run's flush writes.
+func (c *conn) enterLoop() {
+	c.mu.Lock()
+	c.enterLoopLocked()
+	c.mu.Unlock()
+}
+
+func (c *conn) enterLoopLocked() {
+	c.inLoop = true
+	if c.gnetOut == 0 && !c.writing {
+		c.gnetBusy = false
 	}
 }
 
@@ -473,7 +484,6 @@ func (c *conn) onClose(err error) {
 		c.draining = true
 		c.decode()
 		tail := c.drainKernel()
-		c.publishIn()
 		c.draining = false
 		if peerEOF {
 			c.flush()
@@ -510,7 +520,7 @@ func (c *conn) onClose(err error) {
 	c.win, c.spanLo, c.spanHi = nil, 0, 0
 	c.unacct = 0 // never added to the budget, which is emptied below
 	c.waitDirectWriterLocked()
-	c.publishOutLocked()
+	c.publishInLocked()
 	bp := c.pending
 	c.pending, c.pendOff = nil, 0
 	c.mu.Unlock()

@@ -29,6 +29,9 @@ type fakeGnetConn struct {
 	rec     []byte // if non-nil, everything written is appended here
 	inPlace int    // writes whose bytes were in[...] itself (echo.go)
 	kicks   int    // loop wake-ups asked for
+
+	keep    bool // writes stay in the outbound buffer (a peer that does not read)
+	outBufd int  // what the outbound buffer holds
 }
 
 func (f *fakeGnetConn) record(b []byte) {
@@ -70,14 +73,23 @@ func (f *fakeGnetConn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-func (f *fakeGnetConn) InboundBuffered() int        { return len(f.in) - f.off }
-func (f *fakeGnetConn) OutboundBuffered() int       { return 0 }
-func (f *fakeGnetConn) Write(b []byte) (int, error) { f.record(b); f.out += len(b); return len(b), nil }
-func (f *fakeGnetConn) Fd() int                     { return -1 }
-func (f *fakeGnetConn) Context() any                { return f.ctx }
-func (f *fakeGnetConn) SetContext(v any)            { f.ctx = v }
-func (f *fakeGnetConn) LocalAddr() net.Addr         { return nil }
-func (f *fakeGnetConn) RemoteAddr() net.Addr        { return nil }
+func (f *fakeGnetConn) InboundBuffered() int  { return len(f.in) - f.off }
+func (f *fakeGnetConn) OutboundBuffered() int { return f.outBufd }
+
+func (f *fakeGnetConn) Write(b []byte) (int, error) {
+	f.record(b)
+	f.out += len(b)
+	if f.keep {
+		f.outBufd += len(b)
+	}
+	return len(b), nil
+}
+
+func (f *fakeGnetConn) Fd() int              { return -1 }
+func (f *fakeGnetConn) Context() any         { return f.ctx }
+func (f *fakeGnetConn) SetContext(v any)     { f.ctx = v }
+func (f *fakeGnetConn) LocalAddr() net.Addr  { return nil }
+func (f *fakeGnetConn) RemoteAddr() net.Addr { return nil }
 
 // AsyncWritev is how the conn wakes its loop (kickLocked); the tests
 // run the loop themselves.
@@ -89,6 +101,9 @@ func (f *fakeGnetConn) Writev(bs [][]byte) (n int, err error) {
 		n += len(b)
 	}
 	f.out += n
+	if f.keep {
+		f.outBufd += n
+	}
 	return n, nil
 }
 

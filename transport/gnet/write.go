@@ -16,7 +16,9 @@ import (
 //
 //   - the loop, in flush, writes through gnet (Write/Writev), which copies
 //     what the socket does not take into gnet's outbound buffer and polls
-//     for writability;
+//     for writability; its in-place echo write (endWindow) keeps the role
+//     until that run's flush, which lets it go with the lock it takes
+//     anyway (one lock round trip less per read event);
 //   - a goroutine that commits outside the loop, for the first frame
 //     since a frame arrived (a reply, typically), writes directly with a
 //     non-blocking writev on the descriptor, as long as gnet's outbound
@@ -56,7 +58,7 @@ func (c *conn) afterAppendLocked() (direct bool) {
 	// request/response pattern: no allocation, no loop hop). Later
 	// commits of a burst go to the loop, which writes all of them in one
 	// writev while the sender runs ahead.
-	in := c.counters.FramesIn.Load()
+	in := c.counters.FramesIn.Load() + uint64(c.inFrames)
 	if c.gnetBusy || c.gc == nil || in == c.lastDirectIn {
 		c.kickLocked()
 		return false
@@ -81,7 +83,6 @@ func (c *conn) directWrite() {
 		c.accountLocked() // Sends of a loop run this writer takes
 		bp, off := c.pending, c.pendOff
 		c.pending, c.pendOff, c.accOpen = nil, 0, false
-		c.publishOutLocked()
 		c.mu.Unlock()
 
 		batch := *bp
@@ -173,6 +174,17 @@ func writeRaw(fd int, batch [][]byte, off int) (i, m, wrote int) {
 func (c *conn) flush() {
 	for {
 		c.mu.Lock()
+		if c.spanWriter {
+			// endWindow wrote the run's echoes and kept the socket's
+			// write side: it is let go here, with the lock taken anyway.
+			c.spanWriter = false
+			c.writing, c.writerLoop = false, false
+			c.gnetBusy = c.gnetOut > 0
+		}
+		if c.gnetOut == 0 && !c.writing {
+			c.gnetBusy = false
+		}
+		c.publishInLocked()
 		c.accountLocked()
 		c.accOpen = false
 		c.inLoop = false
@@ -185,7 +197,6 @@ func (c *conn) flush() {
 		}
 		c.pending, c.pendOff = nil, 0
 		c.writing, c.writerLoop = true, true
-		c.publishOutLocked()
 		c.mu.Unlock()
 
 		c.writeGnet(bp, off)
@@ -256,16 +267,6 @@ func (c *conn) wroteGnet(total int) {
 	out := c.gc.OutboundBuffered()
 	c.budget.Sub(total - (out - c.gnetOut))
 	c.gnetOut = out
-}
-
-// publishOutLocked adds the frames counted by Send since the last take
-// to the counters (c.mu held).
-func (c *conn) publishOutLocked() {
-	if c.outFrames > 0 {
-		c.counters.FramesOut.Add(uint64(c.outFrames))
-		c.counters.BytesOut.Add(uint64(c.outBytes))
-		c.outFrames, c.outBytes = 0, 0
-	}
 }
 
 // waitDirectWriter is called by onClose (on the loop) before gnet closes
