@@ -76,14 +76,14 @@ type conn struct {
 	partial     []byte // a large frame being assembled in a pool buffer
 	have        int    // bytes of partial filled
 	gnetOut     int    // gnet's outbound bytes at the last look
+	frameStart  int64  // engine clock when the current frame's first bytes arrived; 0 if none
+	lastFrame   int64  // engine clock of the last whole frame (or open/resume)
+	now         int64  // engine clock of this service run (only with timeouts)
+	closeErr    error  // why the engine is closing this connection
+	shutWR      bool   // the write side was shut (Tx.Close done)
+	dead        bool   // OnClose ran
 	readOff     bool   // read events are switched off (paused)
 	wasPaused   bool
-	frameStart  int64 // engine clock when the current frame's first bytes arrived; 0 if none
-	lastFrame   int64 // engine clock of the last whole frame (or open/resume)
-	now         int64 // engine clock of this service run (only with timeouts)
-	closeErr    error // why the engine is closing this connection
-	shutWR      bool  // the write side was shut (Tx.Close done)
-	dead        bool  // OnClose ran
 	isWatched   bool
 	spanWriter  bool // endWindow wrote and still holds writing, until flush
 	epfd        int  // loop's epoll fd + 1; 0 unknown, -1 unavailable

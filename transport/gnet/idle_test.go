@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"testing"
 	"time"
+	"unsafe"
 
 	gn "github.com/panjf2000/gnet/v2"
 
@@ -194,6 +195,11 @@ func TestPushConnAllocs(t *testing.T) {
 	e := newEngine(o, framelink.EchoHandler{}, false)
 	if n := testing.AllocsPerRun(100, func() { _ = newConn(e, &e.opts, false) }); n != 3 {
 		t.Fatalf("newConn (push) makes %v allocations, want 3", n)
+	}
+	// The conn itself stays in the 512-byte size class (one more field
+	// would put it in the 576 class: 64 bytes more per connection).
+	if size := unsafe.Sizeof(conn{}); size > 512 {
+		t.Fatalf("conn is %d bytes, over the 512-byte size class", size)
 	}
 	c := newConn(e, &e.opts, false)
 	if c.tx.Load() != nil {
