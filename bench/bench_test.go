@@ -234,3 +234,28 @@ func TestParseScenarios(t *testing.T) {
 		t.Fatalf("grid %v %v", g, err)
 	}
 }
+
+// r[verify perf.overhead]: the result of the overhead check is "meets"
+// only when both pair medians satisfy the requirement; a CPU/frame
+// median over 1 is never "meets", only "within noise" while the ranges
+// overlap.
+func TestOverheadResult(t *testing.T) {
+	apart, overlap := comparison{Separate: true}, comparison{}
+	for _, tc := range []struct {
+		name   string
+		o      overhead
+		result string
+		note   string
+	}{
+		{"parity", overhead{Pairs: 5, FPSPair: 0.99, CPUPair: 0.98, CPU: apart}, resultMeets, ""},
+		{"cpu over, overlap", overhead{Pairs: 9, FPSPair: 0.98, CPUPair: 1.059, CPU: overlap}, resultNoise, "server CPU/frame +5.9%, ranges overlap"},
+		{"cpu over, apart", overhead{Pairs: 9, FPSPair: 0.98, CPUPair: 1.2, CPU: apart}, resultMisses, "server CPU/frame +20.0%, ranges apart"},
+		{"fps under", overhead{Pairs: 5, FPSPair: 0.9, CPUPair: 1.02, CPU: overlap}, resultMisses, "frames/s 90.0% < 95%; server CPU/frame +2.0%, ranges overlap"},
+		{"few pairs", overhead{Pairs: 3, FPSPair: 1, CPUPair: 1}, resultMisses, "only 3 pairs (need ≥ 5)"},
+		{"no pair", overhead{}, resultMisses, "no successful pair"},
+	} {
+		if r, n := overheadResult(tc.o); r != tc.result || n != tc.note {
+			t.Errorf("%s: %q, %q; want %q, %q", tc.name, r, n, tc.result, tc.note)
+		}
+	}
+}
