@@ -259,3 +259,51 @@ func TestOverheadResult(t *testing.T) {
 		}
 	}
 }
+
+// The control kind runs the baseline's server, is compared with the
+// baseline pair by pair like framelink, and is never judged.
+func TestControlKind(t *testing.T) {
+	if _, ok := lookupServer("gnet", kindBaseline); !ok {
+		t.Skip("gnet baseline not compiled in")
+	}
+	base, _ := lookupServer("gnet", kindBaseline)
+	ctl, ok := lookupServer("gnet", kindControl)
+	if !ok || ctl == nil || base == nil {
+		t.Fatal("no control server for gnet")
+	}
+	sc := scenario{64, 64, 16}
+	mk := func(kind string, cpu float64, fps ...float64) *cell {
+		c := &cell{Scenario: sc, Engine: "gnet", Kind: kind}
+		for i, f := range fps {
+			c.Samples = append(c.Samples, sample{Engine: "gnet", Kind: kind, Repeat: i, Frames: 1000, FramesPerSec: f, CPUPerMFrames: cpu})
+		}
+		c.summarize()
+		return c
+	}
+	r := &report{
+		Scenarios: []scenario{sc},
+		Params:    reportParams{Engines: []string{"gnet"}},
+		Cells: []*cell{
+			mk(kindFramelink, 1.05, 98, 97, 99, 98, 96),
+			mk(kindBaseline, 1.00, 100, 100, 100, 100, 100),
+			mk(kindControl, 0.99, 101, 99, 100, 102, 98),
+		},
+	}
+	r.analyse()
+	if len(r.Overhead) != 2 {
+		t.Fatalf("%d overhead rows, want framelink and control: %+v", len(r.Overhead), r.Overhead)
+	}
+	fl, co := r.Overhead[0], r.Overhead[1]
+	if fl.Kind != kindFramelink || fl.Result != resultMisses || fl.Meets {
+		t.Errorf("framelink row: %+v", fl)
+	}
+	if co.Kind != kindControl || co.Result != resultControl || co.Meets || co.Pairs != 5 ||
+		math.Abs(co.FPSPair-1.0) > 1e-9 || math.Abs(co.CPUPair-0.99) > 1e-9 {
+		t.Errorf("control row: %+v", co)
+	}
+	for _, v := range r.Verdicts {
+		if strings.Contains(v, "control") {
+			t.Errorf("the control is in a verdict: %s", v)
+		}
+	}
+}

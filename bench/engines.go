@@ -14,6 +14,12 @@ import (
 const (
 	kindFramelink = "framelink" // the engine behind framelink's Serve with framelink.BatchEchoHandler
 	kindBaseline  = "baseline"  // the same engine, hand-written echo, no framework
+
+	// kindControl is the baseline again, in runs of its own, alternating
+	// with the baseline as framelink does: its ratios to the baseline are
+	// what parity measures as on this machine, the noise floor of the
+	// framelink/bare ratios (opt-in: -kinds framelink,baseline,control).
+	kindControl = "control"
 )
 
 // engineOrder is the order engines appear in tables and charts.
@@ -47,8 +53,12 @@ func bareStart[S framelink.Server](start func(network, addr string) (S, error)) 
 	}
 }
 
-// lookupServer returns the start function for engine/kind.
+// lookupServer returns the start function for engine/kind; the control
+// kind is the baseline's.
 func lookupServer(engine, kind string) (startFunc, bool) {
+	if kind == kindControl {
+		kind = kindBaseline
+	}
 	f, ok := servers[engine+"/"+kind]
 	return f, ok
 }

@@ -56,6 +56,18 @@ func (p plan) runs() int {
 	return n
 }
 
+// controls counts the engines that run the control kind (not run again
+// for idle memory or in large mode: it is the baseline).
+func (p plan) controls() int {
+	n := 0
+	for _, e := range p.engines {
+		if slices.Contains(p.kinds[e], kindControl) {
+			n++
+		}
+	}
+	return n
+}
+
 // newBar returns the stderr progress bar (or a silent one).
 func newBar(total int, visible bool) *progressbar.ProgressBar {
 	return progressbar.NewOptions(total,
@@ -85,7 +97,7 @@ func gridMain(cfg *config, host hostInfo) int {
 	nRuns := len(cfg.Scenarios) * cfg.Repeats * pl.runs()
 	nIdle := 0
 	if cfg.Idle > 0 {
-		nIdle = pl.runs()
+		nIdle = pl.runs() - pl.controls()
 	}
 	est := time.Duration(nRuns)*perRun + time.Duration(nIdle)*1500*time.Millisecond
 	fmt.Printf("framelink bench: %d scenarios × %d server kinds × %d repeats = %d runs of %v (+%v warm-up), idle test %d conns; about %v\n",
@@ -139,6 +151,9 @@ func gridMain(cfg *config, host hostInfo) int {
 	if cfg.Idle > 0 {
 		for _, e := range pl.engines {
 			for _, k := range pl.kinds[e] {
+				if k == kindControl { // the baseline's figure already
+					continue
+				}
 				bar.Describe(fmt.Sprintf("idle %d conns %s/%s", cfg.Idle, e, k))
 				ir := runIdle(e, k, cfg.Idle)
 				if ir.ErrorCount > 0 {
@@ -186,6 +201,9 @@ func largeMain(cfg *config, host hostInfo) int {
 	var res []largeResult
 	for _, e := range pl.engines {
 		for _, k := range pl.kinds[e] {
+			if k == kindControl {
+				continue
+			}
 			r := runLarge(e, k, largeParams{Conns: cfg.LargeConns, Duration: cfg.LargeDur, Size: 64}, host.NoFileSoft, logf)
 			res = append(res, r)
 		}

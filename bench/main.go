@@ -62,7 +62,7 @@ func parseFlags(args []string) (*config, error) {
 	}
 	var (
 		engines   = fs.String("engines", strings.Join(engineOrder, ","), "engines to compare")
-		kinds     = fs.String("kinds", kindFramelink+","+kindBaseline, "server kinds per engine: framelink, baseline")
+		kinds     = fs.String("kinds", kindFramelink+","+kindBaseline, "server kinds per engine: framelink, baseline, control (the baseline again: the noise floor of the ratios)")
 		scens     = fs.String("scenarios", defaultScenarios, "scenarios CONNSxSIZExINFLIGHT, comma-separated")
 		conns     = fs.String("conns", "", "grid: connections, e.g. 1,64 (overrides -scenarios)")
 		sizes     = fs.String("sizes", "", "grid: payload bytes per frame, e.g. 64,4096 (overrides -scenarios)")
@@ -98,8 +98,8 @@ func parseFlags(args []string) (*config, error) {
 		}
 	}
 	for _, k := range c.Kinds {
-		if k != kindFramelink && k != kindBaseline {
-			return nil, fmt.Errorf("unknown kind %q: want framelink or baseline", k)
+		if k != kindFramelink && k != kindBaseline && k != kindControl {
+			return nil, fmt.Errorf("unknown kind %q: want framelink, baseline or control", k)
 		}
 	}
 	if c.Repeats < 1 || c.Run.Duration <= 0 {

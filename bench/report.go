@@ -40,6 +40,7 @@ type reportParams struct {
 type overhead struct {
 	Scenario string     `json:"scenario"`
 	Engine   string     `json:"engine"`
+	Kind     string     `json:"kind"` // framelink, or control (the bare engine against itself)
 	Pairs    int        `json:"pairs"`
 	FPSPair  float64    `json:"fps_ratio_pair_median"` // framelink/baseline frames/s, median of pair ratios
 	FPS      comparison `json:"fps"`                   // ratio of medians, spreads apart?
@@ -54,9 +55,10 @@ type overhead struct {
 // median over 1 whose cells' ranges overlap is not a demonstrated excess,
 // and not parity either: it is reported as such, with the figure.
 const (
-	resultMeets  = "meets"
-	resultNoise  = "within noise"
-	resultMisses = "MISSES"
+	resultMeets   = "meets"
+	resultNoise   = "within noise"
+	resultMisses  = "MISSES"
+	resultControl = "control: bare against itself"
 )
 
 func (r *report) cell(sc scenario, engine, kind string) *cell {
@@ -85,7 +87,6 @@ func (r *report) errorCount() int {
 // analyse fills Verdicts and Overhead from the cells.
 func (r *report) analyse() {
 	fps := metricByKey("frames_per_s")
-	cpu := metricByKey("cpu_s_per_mframe")
 	for _, sc := range r.Scenarios {
 		// The engines a user chooses between are the framelink ones; with
 		// none compiled in, rank the bare engines instead.
@@ -137,23 +138,24 @@ func (r *report) analyse() {
 		}
 		var parts []string
 		for _, e := range r.Params.Engines {
-			fl, bl := r.cell(sc, e, kindFramelink), r.cell(sc, e, kindBaseline)
-			if fl == nil || bl == nil {
+			bl := r.cell(sc, e, kindBaseline)
+			if bl == nil {
 				continue
 			}
-			o := overhead{Scenario: sc.Name(), Engine: e}
-			fr := pairRatios(fl.values(fps), bl.values(fps))
-			cr := pairRatios(fl.values(cpu), bl.values(cpu))
-			o.Pairs = len(fr)
-			o.FPSPair, o.CPUPair = median(fr), median(cr)
-			o.FPS = compare(fl.Summary[fps.Key], bl.Summary[fps.Key])
-			o.CPU = compare(fl.Summary[cpu.Key], bl.Summary[cpu.Key])
-			o.Result, o.Note = overheadResult(o)
-			o.Meets = o.Result == resultMeets
-			r.Overhead = append(r.Overhead, o)
-			if o.Pairs > 0 {
-				parts = append(parts, fmt.Sprintf("%s %.0f%% frames/s%s, %+.0f%% CPU/frame%s",
-					e, 100*o.FPSPair, noiseTag(o.FPS), 100*(o.CPUPair-1), noiseTag(o.CPU)))
+			if fl := r.cell(sc, e, kindFramelink); fl != nil {
+				o := pairOverhead(sc, e, kindFramelink, fl, bl)
+				o.Result, o.Note = overheadResult(o)
+				o.Meets = o.Result == resultMeets
+				r.Overhead = append(r.Overhead, o)
+				if o.Pairs > 0 {
+					parts = append(parts, fmt.Sprintf("%s %.0f%% frames/s%s, %+.0f%% CPU/frame%s",
+						e, 100*o.FPSPair, noiseTag(o.FPS), 100*(o.CPUPair-1), noiseTag(o.CPU)))
+				}
+			}
+			if ctl := r.cell(sc, e, kindControl); ctl != nil {
+				o := pairOverhead(sc, e, kindControl, ctl, bl)
+				o.Result = resultControl
+				r.Overhead = append(r.Overhead, o)
 			}
 		}
 		if len(parts) > 0 {
@@ -161,6 +163,21 @@ func (r *report) analyse() {
 		}
 		r.Verdicts = append(r.Verdicts, b.String())
 	}
+}
+
+// pairOverhead compares cell a (framelink, or the control) with the
+// baseline cell bl of the same scenario and engine, pair by pair.
+func pairOverhead(sc scenario, engine, kind string, a, bl *cell) overhead {
+	fps := metricByKey("frames_per_s")
+	cpu := metricByKey("cpu_s_per_mframe")
+	o := overhead{Scenario: sc.Name(), Engine: engine, Kind: kind}
+	fr := pairRatios(a.values(fps), bl.values(fps))
+	cr := pairRatios(a.values(cpu), bl.values(cpu))
+	o.Pairs = len(fr)
+	o.FPSPair, o.CPUPair = median(fr), median(cr)
+	o.FPS = compare(a.Summary[fps.Key], bl.Summary[fps.Key])
+	o.CPU = compare(a.Summary[cpu.Key], bl.Summary[cpu.Key])
+	return o
 }
 
 // overheadResult judges o against r[perf.overhead]: frames/s at least
@@ -296,7 +313,11 @@ func (r *report) printText(w io.Writer) {
 			if o.Note != "" {
 				res += ": " + o.Note
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%d\t%.3f\t%s\t%.3f\t%s\t%s\n", o.Scenario, o.Engine, o.Pairs, o.FPSPair, rangeWord(o.FPS), o.CPUPair, rangeWord(o.CPU), res)
+			engine := o.Engine
+			if o.Kind == kindControl {
+				engine += " (control)"
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%d\t%.3f\t%s\t%.3f\t%s\t%s\n", o.Scenario, engine, o.Pairs, o.FPSPair, rangeWord(o.FPS), o.CPUPair, rangeWord(o.CPU), res)
 		}
 		tw.Flush()
 	}
